@@ -1,0 +1,153 @@
+"""FastAPI dependencies a host uses on its own routes (and the router on its routes).
+
+On a host's route no ``ProblemRoute`` turns library errors into answers, so every dependency
+here raises :class:`~fastapi_cashier.api.problems.CashierHTTPException`: FastAPI answers it with
+the error's status and headers (401, 402, 403, 429 with ``Retry-After``), and the router's own
+routes still answer it as a problem document with the stable ``code``.
+"""
+
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..db.models import Customer
+from ..errors import CashierError, RateLimitExceededError
+from .auth import DemoAuthenticator, JWTAuthenticator, Principal, require_admin
+from .problems import CashierHTTPException
+
+if TYPE_CHECKING:
+    from .router import Authenticate, PaymentsRouter
+
+__all__ = [
+    "admin_dependency",
+    "consume_credits_dependency",
+    "customer_dependency",
+    "http_errors",
+    "principal_dependency",
+    "rate_limit_dependency",
+    "require_feature_dependency",
+    "require_subscription_dependency",
+]
+
+
+@contextlib.contextmanager
+def http_errors() -> Iterator[None]:
+    """Re-raise library errors as :class:`CashierHTTPException`."""
+    try:
+        yield
+    except CashierError as exc:
+        raise CashierHTTPException(exc) from exc
+
+
+def principal_dependency(authenticate: "Authenticate") -> Callable[..., Awaitable[Principal]]:
+    """The signed-in principal; the built-in authenticators also declare the bearer scheme."""
+    if isinstance(authenticate, JWTAuthenticator | DemoAuthenticator):
+        # Declares the scheme in the OpenAPI document (Swagger's "Authorize" button); the
+        # authenticator itself reads and verifies the header.
+        bearer = HTTPBearer(auto_error=False, description="A JWT signed with auth.jwt_secret")
+
+        async def current_principal_with_scheme(
+            principal: Principal = Depends(authenticate),
+            _scheme: HTTPAuthorizationCredentials | None = Security(bearer),
+        ) -> Principal:
+            return principal
+
+        return current_principal_with_scheme
+
+    async def current_principal(principal: Principal = Depends(authenticate)) -> Principal:
+        return principal
+
+    return current_principal
+
+
+def admin_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Principal]]:
+    """The signed-in principal if it has the admin role (403 otherwise)."""
+
+    async def current_admin(principal: Principal = Depends(payments.current_principal)) -> Principal:
+        with http_errors():
+            return require_admin(principal)
+
+    return current_admin
+
+
+def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Customer]]:
+    """The signed-in customer, created from the principal on first use."""
+
+    async def current_customer(principal: Principal = Depends(payments.current_principal)) -> Customer:
+        with http_errors():
+            async with payments.service() as svc:
+                return await svc.customers.get_or_create(principal.subject, email=principal.email)
+
+    return current_customer
+
+
+def require_subscription_dependency(
+    payments: "PaymentsRouter", plans: Iterable[str | uuid.UUID] | str | uuid.UUID | None
+) -> Callable[..., Awaitable[Customer]]:
+    """See :meth:`PaymentsRouter.require_subscription`."""
+    if plans is None:
+        wanted: list[str | uuid.UUID] | None = None
+    elif isinstance(plans, str | uuid.UUID):
+        wanted = [plans]
+    else:
+        wanted = list(plans)
+
+    async def require_subscription(customer: Customer = Depends(payments.current_customer)) -> Customer:
+        with http_errors():
+            async with payments.service() as svc:
+                await svc.entitlements.require_subscription(customer.id, wanted)
+        return customer
+
+    return require_subscription
+
+
+def require_feature_dependency(payments: "PaymentsRouter", key: str) -> Callable[..., Awaitable[Customer]]:
+    """See :meth:`PaymentsRouter.require_feature`."""
+
+    async def require_feature(customer: Customer = Depends(payments.current_customer)) -> Customer:
+        with http_errors():
+            async with payments.service() as svc:
+                await svc.entitlements.require_feature(customer.id, key)
+        return customer
+
+    return require_feature
+
+
+def rate_limit_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Customer]]:
+    """See :meth:`PaymentsRouter.rate_limit`."""
+
+    async def rate_limit(customer: Customer = Depends(payments.current_customer)) -> Customer:
+        with http_errors():
+            async with payments.service() as svc:
+                results = await svc.rate_limits.hit_plan_limits(customer.id)
+            for result in results:
+                if not result.allowed:
+                    raise RateLimitExceededError(
+                        f"rate limit exceeded: {result.scope} is {result.limit}; "
+                        f"retry in {result.retry_after_seconds} seconds",
+                        retry_after_seconds=result.retry_after_seconds,
+                        details={"limit": result.limit, "scope": result.scope},
+                    )
+        return customer
+
+    return rate_limit
+
+
+def consume_credits_dependency(payments: "PaymentsRouter", amount: int) -> Callable[..., Awaitable[int]]:
+    """See :meth:`PaymentsRouter.consume_credits`."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+        raise ValueError(f"consume_credits needs a positive integer amount, not {amount!r}")
+
+    async def consume_credits(
+        request: Request, customer: Customer = Depends(payments.current_customer)
+    ) -> int:
+        reason = f"{request.method} {request.url.path}"[:500]
+        with http_errors():
+            async with payments.service() as svc:
+                return await svc.credits.consume(customer.id, amount, reason=reason)
+
+    return consume_credits

@@ -1,0 +1,311 @@
+"""``PaymentsRouter``: the whole library behind one ``include_router`` call."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ..billing.hooks import Hook, HookRegistry
+from ..billing.service import PaymentsService
+from ..db.engine import create_engine, create_session_factory, create_tables
+from ..db.models import Customer
+from ..errors import ConfigurationError
+from ..providers.base import PaymentProvider
+from ..providers.fake import FakeProvider
+from ..providers.manual import ManualProvider
+from ..settings import PaymentsSettings
+from ..webhooks.inbox import WebhookInbox
+from . import dependencies
+from .auth import DemoAuthenticator, JWTAuthenticator, Principal
+from .idempotency import IdempotencyStore
+from .problems import ProblemRoute
+
+__all__ = ["PaymentsRouter"]
+
+logger = logging.getLogger("fastapi_cashier")
+
+Authenticate = Callable[..., Principal | Awaitable[Principal]]
+
+
+class PaymentsRouter(APIRouter):
+    """Payments and subscription billing for a FastAPI app.
+
+    Example:
+        ``app.include_router(PaymentsRouter(PaymentsSettings()), prefix="/billing")``
+
+    The router owns the database engine through its lifespan (FastAPI runs a router's lifespan
+    when the app includes it). Its routes have stable names (``payments:...``) for
+    ``url_path_for``.
+
+    Args:
+        settings: Every data-level setting; ``None`` reads them from the environment.
+        authenticate: A FastAPI dependency returning a :class:`Principal`, for hosts with their
+            own auth. Without it the built-in JWT bearer auth of ``settings.auth`` is used.
+        providers: Extra provider adapters (objects following the ``PaymentProvider``
+            protocol), added to the built-in ones configured in settings.
+
+    Raises:
+        ConfigurationError: the configuration is unsafe or incomplete (no authentication, a
+            provider section without its webhook secret, duplicate provider names, ...).
+    """
+
+    def __init__(
+        self,
+        settings: PaymentsSettings | None = None,
+        *,
+        authenticate: Authenticate | None = None,
+        providers: Iterable[PaymentProvider] = (),
+    ) -> None:
+        super().__init__(route_class=ProblemRoute, lifespan=self._lifespan)
+        self.settings = settings if settings is not None else PaymentsSettings()
+        self.hooks = HookRegistry()
+        self.providers: dict[str, PaymentProvider] = self._build_providers(providers)
+        self._authenticate = self._build_authenticator(authenticate)
+        self._engine: AsyncEngine | None = None
+        self._session_factory: async_sessionmaker[AsyncSession] | None = None
+        self._start_lock = anyio.Lock()
+        self.idempotency = IdempotencyStore(_LazySessionFactory(self))  # type: ignore[arg-type]
+        self.inbox = WebhookInbox(
+            session_factory=lambda: self.session_factory,
+            providers=self.providers,
+            service_factory=lambda session: self._new_service(session),
+            settings=self.settings.webhooks,
+        )
+        fake = self.providers.get("fake")
+        if isinstance(fake, FakeProvider):
+            fake.deliver = self._deliver_fake
+        self.current_principal = dependencies.principal_dependency(self._authenticate)
+        self.current_admin = dependencies.admin_dependency(self)
+        self.current_customer = dependencies.customer_dependency(self)
+
+        from .routes import build_routes
+
+        self.include_router(build_routes(self))
+
+    # ------------------------------------------------------------------ configuration
+
+    def _build_providers(self, extra: Iterable[PaymentProvider]) -> dict[str, PaymentProvider]:
+        settings = self.settings
+        built: dict[str, PaymentProvider] = {}
+        if settings.fake is not None:
+            if settings.environment == "production":
+                raise ConfigurationError("the fake provider cannot run with environment='production'")
+            built["fake"] = FakeProvider.from_settings(
+                settings.fake, tolerance_seconds=settings.webhooks.tolerance_seconds
+            )
+        if settings.manual is not None and settings.manual.enabled:
+            built["manual"] = ManualProvider()
+        for name in ("stripe", "paypal", "lemonsqueezy"):
+            if getattr(settings, name) is not None:
+                raise ConfigurationError(
+                    f"the {name} section is set, but the {name} adapter is not part of this release; "
+                    f"remove PAYMENTS_{name.upper()}__* or pass your own adapter with providers=[...]"
+                )
+        for provider in extra:
+            if isinstance(provider, type):
+                # A class has the protocol's attributes too; its methods would be unbound.
+                raise ConfigurationError(
+                    f"{provider!r} does not implement the PaymentProvider protocol: "
+                    "pass an instance, not the class"
+                )
+            if not isinstance(provider, PaymentProvider):
+                raise ConfigurationError(f"{provider!r} does not implement the PaymentProvider protocol")
+            if provider.name in built:
+                raise ConfigurationError(f"two providers are called {provider.name!r}")
+            built[provider.name] = provider
+        default = settings.default_provider
+        if default is not None and default not in built:
+            raise ConfigurationError(f"default_provider {default!r} is not an enabled provider")
+        return built
+
+    def _build_authenticator(self, authenticate: Authenticate | None) -> Authenticate:
+        if authenticate is not None:
+            return authenticate
+        auth = self.settings.auth
+        if auth.mode == "none":
+            if self.settings.environment == "production":
+                raise ConfigurationError("auth.mode='none' is refused in production")
+            logger.warning("auth.mode='none': every caller is the demo admin; never use this in production")
+            return DemoAuthenticator(auth)
+        if not auth.configured:
+            raise ConfigurationError(
+                "no authentication is configured: set auth.jwt_secret (PAYMENTS_AUTH__JWT_SECRET) or "
+                "auth.jwt_public_key, or pass authenticate= a dependency returning a Principal"
+            )
+        wants_secret = any(alg.startswith("HS") for alg in auth.jwt_algorithms)
+        wants_key = any(not alg.startswith("HS") for alg in auth.jwt_algorithms)
+        if wants_secret and auth.jwt_secret is None:
+            raise ConfigurationError("auth.jwt_algorithms includes HS* but auth.jwt_secret is not set")
+        if wants_key and auth.jwt_public_key is None:
+            raise ConfigurationError(
+                "auth.jwt_algorithms includes a public-key algorithm but no jwt_public_key"
+            )
+        return JWTAuthenticator(auth)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        await self.startup()
+        try:
+            yield
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        """Open the engine and create missing tables when configured. Idempotent."""
+        async with self._start_lock:
+            if self._engine is not None:
+                return
+            engine = create_engine(self.settings.database)
+            try:
+                if self.settings.should_create_tables:
+                    await create_tables(engine)
+                else:
+                    async with engine.connect():
+                        pass
+            except Exception:
+                await engine.dispose()
+                raise
+            self._engine = engine
+            self._session_factory = create_session_factory(engine)
+
+    async def shutdown(self) -> None:
+        """Dispose of the engine."""
+        engine, self._engine, self._session_factory = self._engine, None, None
+        if engine is not None:
+            await engine.dispose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine; available between start-up and shut-down."""
+        if self._engine is None:
+            raise ConfigurationError(
+                "the PaymentsRouter has not started: include it in an app or call startup()"
+            )
+        return self._engine
+
+    @property
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory; available between start-up and shut-down."""
+        if self._session_factory is None:
+            raise ConfigurationError(
+                "the PaymentsRouter has not started: include it in an app or call startup()"
+            )
+        return self._session_factory
+
+    # ------------------------------------------------------------------ domain layer
+
+    def _new_service(self, session: AsyncSession, base_url: str | None = None) -> PaymentsService:
+        return PaymentsService(
+            session, settings=self.settings, providers=self.providers, hooks=self.hooks, base_url=base_url
+        )
+
+    @contextlib.asynccontextmanager
+    async def service(self, *, base_url: str | None = None) -> AsyncIterator[PaymentsService]:
+        """The domain layer for host code; commits on a clean exit, rolls back on an error.
+
+        Args:
+            base_url: The absolute URL the router is mounted at, needed by providers whose hosted
+                pages the router serves (the fake provider's checkout page).
+        """
+        await self.startup()
+        async with self.session_factory() as session:
+            svc = self._new_service(session, base_url)
+            try:
+                yield svc
+            except BaseException:
+                await svc.rollback()
+                raise
+            await svc.commit()
+
+    def on(self, event_type: str) -> Callable[[Hook], Hook]:
+        """Register an async hook run once per event after its transaction commits.
+
+        Example:
+            ``@payments.on("payment.succeeded")``
+        """
+        return self.hooks.on(event_type)
+
+    async def _deliver_fake(self, headers: Mapping[str, str], body: bytes) -> Any:
+        return await self.inbox.receive("fake", headers, body)
+
+    @staticmethod
+    def base_url(request: Request) -> str:
+        """The absolute URL of the router's root for this request."""
+        health = str(request.url_for("payments:health"))
+        return health.removesuffix("/health")
+
+    # ------------------------------------------------------------------ dependencies
+
+    def require_subscription(
+        self, plans: Iterable[str | uuid.UUID] | str | uuid.UUID | None = None
+    ) -> Callable[..., Awaitable[Customer]]:
+        """A dependency returning the signed-in customer if a subscription entitles them.
+
+        Subscriptions entitle while ``trialing``, ``active`` or ``past_due``. Without one the
+        request answers 402 (``subscription_required``); with one to none of ``plans``, 403
+        (``not_entitled``). Works on the host's own routes.
+
+        Example:
+            ``@app.get("/reports", dependencies=[Depends(payments.require_subscription(["pro"]))])``
+
+        Args:
+            plans: Plan ids or plan names, any one of which will do; ``None``: any plan.
+        """
+        return dependencies.require_subscription_dependency(self, plans)
+
+    def require_feature(self, key: str) -> Callable[..., Awaitable[Customer]]:
+        """A dependency returning the signed-in customer if their plan grants the feature ``key``.
+
+        A feature is granted by a true flag, a limit above zero or a non-empty text on the plan of
+        an entitling subscription. 402 without a subscription, 403 when the plan lacks ``key``.
+
+        Example:
+            ``@app.get("/api/data", dependencies=[Depends(payments.require_feature("api_access"))])``
+        """
+        return dependencies.require_feature_dependency(self, key)
+
+    def rate_limit(self) -> Callable[..., Awaitable[Customer]]:
+        """A dependency counting the request against the limits of the customer's plan.
+
+        The limits are the plan features ``requests_per_minute`` and ``requests_per_hour`` (a
+        feature the plan lacks is no limit). Counters live in the database, so the limits hold
+        across every process sharing it. Over a limit: 429 with ``Retry-After`` (whole seconds).
+
+        Example:
+            ``@app.get("/api/data", dependencies=[Depends(payments.rate_limit())])``
+        """
+        return dependencies.rate_limit_dependency(self)
+
+    def consume_credits(self, amount: int) -> Callable[..., Awaitable[int]]:
+        """A dependency taking ``amount`` credits from the signed-in customer; the new balance.
+
+        The credits are taken atomically in a transaction of their own before the route runs; a
+        route that then fails can give them back with ``svc.credits.refund(...)``. Too few
+        credits answer 402 (``insufficient_credits``).
+
+        Example:
+            ``async def generate(balance: int = Depends(payments.consume_credits(3))): ...``
+
+        Raises:
+            ValueError: ``amount`` is not a positive integer (when the dependency is built).
+        """
+        return dependencies.consume_credits_dependency(self, amount)
+
+
+class _LazySessionFactory:
+    """Calls the router's session factory at use time (the engine opens at start-up)."""
+
+    def __init__(self, router: PaymentsRouter) -> None:
+        self._router = router
+
+    def __call__(self) -> AsyncSession:
+        return self._router.session_factory()

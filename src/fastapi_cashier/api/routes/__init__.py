@@ -1,0 +1,30 @@
+"""The HTTP routes, grouped by audience; :func:`build_routes` assembles them for a router."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+
+from ..problems import ProblemRoute
+from . import admin, catalog, customers, entitlements, fake, public, subscriptions, webhooks
+
+if TYPE_CHECKING:
+    from ..router import PaymentsRouter
+
+__all__ = ["build_routes"]
+
+
+def build_routes(payments: PaymentsRouter) -> APIRouter:
+    """Every route of ``payments``; the fake provider's pages only when it is enabled."""
+    router = APIRouter(route_class=ProblemRoute)
+    router.include_router(public.build(payments))
+    router.include_router(webhooks.build(payments))
+    router.include_router(customers.build(payments))
+    router.include_router(subscriptions.build(payments))
+    router.include_router(entitlements.build(payments))
+    router.include_router(admin.build(payments))
+    router.include_router(catalog.build(payments))
+    if "fake" in payments.providers:
+        router.include_router(fake.build(payments))
+    return router

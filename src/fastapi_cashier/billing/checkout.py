@@ -1,0 +1,154 @@
+"""Hosted checkout sessions: the intent row is written first, then the provider is called."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from ..currencies import normalize_currency
+from ..db.models import CheckoutSession, Customer
+from ..db.repositories import CheckoutSessionRepository
+from ..errors import ProviderError, ValidationError
+from ..money import Money
+from ..providers.base import Capability, CheckoutRequest, PlanRef, require_capability
+from ..statuses import CheckoutSessionStatus
+from ._base import DomainService, now
+from .pricing import PriceSpec, price
+
+__all__ = ["CHECKOUT_LIFETIME", "CheckoutService"]
+
+#: How long a hosted checkout stays payable.
+CHECKOUT_LIFETIME = timedelta(hours=24)
+
+
+class CheckoutService(DomainService):
+    """Create and read checkout sessions."""
+
+    @property
+    def _sessions(self) -> CheckoutSessionRepository:
+        return CheckoutSessionRepository(session=self.session)
+
+    async def get_for_customer(self, customer_id: uuid.UUID, session_id: uuid.UUID) -> CheckoutSession:
+        """The customer's own session; another customer's answers ``NotFoundError``."""
+        return await self._sessions.get_for_customer(session_id, customer_id)
+
+    async def create(
+        self,
+        customer: Customer,
+        *,
+        success_url: str,
+        cancel_url: str,
+        provider: str | None = None,
+        amount: int | None = None,
+        currency: str | None = None,
+        description: str | None = None,
+        plan_id: uuid.UUID | None = None,
+        quantity: int = 1,
+        reference: str | None = None,
+    ) -> CheckoutSession:
+        """Start a hosted checkout for a one-off ``amount`` (minor units) or a plan.
+
+        The session row is committed before the provider is called and its id keys the call,
+        so a retry never creates a second provider checkout and a webhook that arrives first
+        finds the row.
+
+        Raises:
+            ValidationError: bad amount, currency or provider; a capability the provider lacks.
+            ProviderError: the provider failed; the session is kept as ``expired``.
+        """
+        chosen = self.svc.provider(provider)
+        require_capability(chosen, Capability.CHECKOUT)
+        if (plan_id is None) == (amount is None):
+            raise ValidationError(
+                "give either plan_id (a subscription) or amount (a one-off payment), not both or neither",
+                field="amount",
+            )
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise ValidationError("quantity must be a positive integer", field="quantity")
+        plan_ref: PlanRef | None = None
+        money: Money | None
+        if plan_id is not None:
+            require_capability(chosen, Capability.SUBSCRIPTIONS)
+            plan = await self.svc.subscriptions.active_plan(plan_id)
+            plan_ref = await self.svc.catalog.plan_ref(plan, chosen)
+            first_period = price(PriceSpec.from_plan_ref(plan_ref), quantity=quantity).total
+            money = first_period if first_period.amount > 0 else None
+            currency_code = plan.currency
+        else:
+            require_capability(chosen, Capability.ONE_OFF_PAYMENT)
+            money = _one_off_amount(amount, currency or self.svc.settings.default_currency)
+            currency_code = money.currency
+
+        row = CheckoutSession(
+            customer_id=customer.id,
+            provider=chosen.name,
+            mode="subscription" if plan_ref is not None else "payment",
+            status=CheckoutSessionStatus.OPEN,
+            plan_id=plan_id,
+            amount=money.amount if money is not None else None,
+            currency=currency_code,
+            quantity=quantity,
+            description=description or (plan_ref.name if plan_ref is not None else None),
+            reference=reference,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            expires_at=now() + CHECKOUT_LIFETIME,
+        )
+        await self._sessions.add(row)
+        await self.svc.commit()
+
+        try:
+            provider_customer_id = await self.svc.customers.provider_customer_id(customer, chosen)
+            await self.svc.commit()
+            assert row.expires_at is not None
+            result = await chosen.create_checkout(
+                CheckoutRequest(
+                    session_id=row.id,
+                    idempotency_key=f"checkout-{row.id}",
+                    mode="subscription" if plan_ref is not None else "payment",
+                    customer=self.svc.customers.reference(customer, provider_customer_id),
+                    success_url=success_url,
+                    cancel_url=cancel_url,
+                    expires_at=row.expires_at,
+                    amount=money if plan_ref is None else None,
+                    description=row.description,
+                    plan=plan_ref,
+                    quantity=quantity,
+                    reference=reference,
+                    return_base_url=self.svc.base_url,
+                    metadata=_metadata(row, customer, plan_ref),
+                )
+            )
+        except ProviderError as exc:
+            await self.svc.rollback()
+            failed = await self._sessions.get(row.id, for_update=True)
+            if failed.status is CheckoutSessionStatus.OPEN and failed.provider_session_id is None:
+                failed.status = CheckoutSessionStatus.EXPIRED
+                failed.metadata_ = {**failed.metadata_, "provider_error": exc.message}
+            await self.svc.commit()
+            raise
+
+        row = await self._sessions.get(row.id, for_update=True)
+        row.provider_session_id = result.provider_session_id
+        row.url = result.url
+        if result.expires_at is not None:
+            row.expires_at = result.expires_at
+        await self._sessions.flush()
+        await self.svc.commit()
+        return row
+
+
+def _metadata(row: CheckoutSession, customer: Customer, plan: PlanRef | None) -> dict[str, str]:
+    """Local ids the adapter stores on the provider object, so its events find these rows."""
+    metadata = {"checkout_session_id": str(row.id), "customer_id": str(customer.id)}
+    if plan is not None:
+        metadata["plan_id"] = str(plan.id)
+    return metadata
+
+
+def _one_off_amount(amount: int | None, currency: str) -> Money:
+    if amount is None or isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError("amount must be an integer number of minor units", field="amount")
+    if amount <= 0:
+        raise ValidationError("amount must be greater than zero", field="amount")
+    return Money(amount, normalize_currency(currency))

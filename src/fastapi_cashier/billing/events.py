@@ -1,0 +1,353 @@
+"""Apply verified provider events to local state, through the status machines.
+
+Every handler locks the row it changes, skips events older than the state already applied
+(the ordering guard), and finds objects the API is still creating through the intent row's id
+that the adapter read from the provider object's metadata, so it updates that row instead of
+inserting a second one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from ..db.models import CheckoutSession, Payment, Refund, Subscription
+from ..db.repositories import (
+    CheckoutSessionRepository,
+    PaymentRepository,
+    PlanRepository,
+    RefundRepository,
+    SubscriptionRepository,
+)
+from ..errors import ConflictError
+from ..providers.base import (
+    CheckoutSnapshot,
+    InvoiceSnapshot,
+    PaymentSnapshot,
+    ProviderEvent,
+    RefundResult,
+    RefundSnapshot,
+    SubscriptionSnapshot,
+)
+from ..statuses import (
+    PAYMENT_MACHINE,
+    ChangeCause,
+    CheckoutSessionStatus,
+    PaymentStatus,
+    RefundStatus,
+    SubscriptionStatus,
+)
+from ._base import DomainService, now
+from .transitions import record_creation, transition
+
+__all__ = ["ApplyOutcome", "EventApplier"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOutcome:
+    """What applying an event did: ``processed``, or ``ignored`` with the reason."""
+
+    status: Literal["processed", "ignored"]
+    reason: str | None = None
+
+
+PROCESSED = ApplyOutcome("processed")
+
+
+def _ignored(reason: str) -> ApplyOutcome:
+    return ApplyOutcome("ignored", reason)
+
+
+def _parse_uuid(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+class EventApplier(DomainService):
+    """Dispatch a :class:`ProviderEvent` to the handler of its snapshot's kind."""
+
+    async def apply(self, event: ProviderEvent) -> ApplyOutcome:
+        """Apply ``event`` in the current transaction; the caller commits."""
+        snapshot = event.snapshot
+        if isinstance(snapshot, PaymentSnapshot):
+            return await self._payment(event, snapshot)
+        if isinstance(snapshot, CheckoutSnapshot):
+            return await self._checkout(event, snapshot)
+        if isinstance(snapshot, RefundSnapshot):
+            return await self._refund(event, snapshot)
+        if isinstance(snapshot, SubscriptionSnapshot):
+            return await self._subscription(event, snapshot)
+        if isinstance(snapshot, InvoiceSnapshot):
+            reason = await self.svc.invoices.apply_snapshot(event, snapshot)
+            return _ignored(reason) if reason else PROCESSED
+        return _ignored(f"no handler for {event.type} events")
+
+    # ------------------------------------------------------------------ payments
+
+    async def _session_for(
+        self, event: ProviderEvent, provider_session_id: str | None
+    ) -> CheckoutSession | None:
+        sessions = CheckoutSessionRepository(session=self.session)
+        local_id = _parse_uuid(event.local_ids.get("checkout_session_id"))
+        if local_id is not None:
+            found = await sessions.get_or_none(local_id, for_update=True)
+            if found is not None and found.provider == event.provider:
+                return found
+        if provider_session_id:
+            return await sessions.by_provider_id(event.provider, provider_session_id, for_update=True)
+        return None
+
+    async def _payment(self, event: ProviderEvent, snapshot: PaymentSnapshot) -> ApplyOutcome:
+        payments = PaymentRepository(session=self.session)
+        # Lock the intent row first (same order as checkout completion), then the payment.
+        checkout = await self._session_for(event, snapshot.provider_session_id)
+        payment = await payments.by_provider_id(event.provider, snapshot.provider_payment_id, for_update=True)
+        if payment is None and checkout is not None and checkout.payment_id is not None:
+            payment = await payments.get_or_none(checkout.payment_id, for_update=True)
+        if payment is None:
+            if checkout is not None:
+                payment = await self._create_payment(event, snapshot, checkout)
+            elif snapshot.provider_subscription_id:
+                payment = await self._create_subscription_payment(event, snapshot)
+            else:
+                return _ignored("no local checkout session or payment matches this payment")
+            if payment is None:
+                return _ignored("no local subscription matches, or a concurrent delivery recorded it")
+        if _is_stale(payment.provider_updated_at, event.occurred_at):
+            return _ignored("older than the state already applied")
+        if payment.provider_payment_id is None:
+            payment.provider_payment_id = snapshot.provider_payment_id
+        if snapshot.payment_method_summary:
+            payment.payment_method_summary = snapshot.payment_method_summary
+        if snapshot.status is PaymentStatus.FAILED:
+            payment.failure_code = snapshot.failure_code
+            payment.failure_message = snapshot.failure_message
+        elif snapshot.status is PaymentStatus.SUCCEEDED:
+            payment.failure_code = payment.failure_message = None
+        if snapshot.status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
+            # Refund events carry the refund itself; the payment's status follows from them.
+            payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
+            return PROCESSED
+        moved = await transition(
+            self.svc,
+            "payment",
+            payment,
+            PAYMENT_MACHINE,
+            snapshot.status,
+            cause=ChangeCause.WEBHOOK,
+            provider_event_id=event.id,
+            strict=False,
+        )
+        payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
+        if not moved and payment.status is not snapshot.status:
+            return _ignored(f"a payment cannot move from {payment.status.value} to {snapshot.status.value}")
+        return PROCESSED
+
+    async def _create_payment(
+        self, event: ProviderEvent, snapshot: PaymentSnapshot, checkout: CheckoutSession
+    ) -> Payment | None:
+        payment = Payment(
+            customer_id=checkout.customer_id,
+            provider=event.provider,
+            provider_payment_id=snapshot.provider_payment_id,
+            checkout_session_id=checkout.id,
+            status=PaymentStatus.PENDING,
+            amount=snapshot.amount.amount,
+            currency=snapshot.amount.currency,
+            description=checkout.description or snapshot.description,
+            reference=checkout.reference,
+        )
+        try:
+            await PaymentRepository(session=self.session).add(payment)
+        except ConflictError:
+            return None
+        checkout.payment_id = payment.id
+        if snapshot.provider_subscription_id:
+            subscription = await SubscriptionRepository(session=self.session).by_provider_id(
+                event.provider, snapshot.provider_subscription_id
+            )
+            payment.subscription_id = subscription.id if subscription is not None else None
+        await self.svc.invoices.link_payment(payment, event.provider, snapshot.provider_invoice_id)
+        await record_creation(
+            self.svc, "payment", payment, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
+        )
+        return payment
+
+    async def _create_subscription_payment(
+        self, event: ProviderEvent, snapshot: PaymentSnapshot
+    ) -> Payment | None:
+        """A renewal payment: it belongs to the subscription's customer and invoice."""
+        assert snapshot.provider_subscription_id is not None
+        subscription = await SubscriptionRepository(session=self.session).by_provider_id(
+            event.provider, snapshot.provider_subscription_id
+        )
+        if subscription is None:
+            return None
+        payment = Payment(
+            customer_id=subscription.customer_id,
+            provider=event.provider,
+            provider_payment_id=snapshot.provider_payment_id,
+            subscription_id=subscription.id,
+            status=PaymentStatus.PENDING,
+            amount=snapshot.amount.amount,
+            currency=snapshot.amount.currency,
+            description=snapshot.description or "Subscription",
+        )
+        try:
+            await PaymentRepository(session=self.session).add(payment)
+        except ConflictError:
+            return None
+        await self.svc.invoices.link_payment(payment, event.provider, snapshot.provider_invoice_id)
+        await record_creation(
+            self.svc, "payment", payment, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
+        )
+        return payment
+
+    # ------------------------------------------------------------------ subscriptions
+
+    async def _subscription(self, event: ProviderEvent, snapshot: SubscriptionSnapshot) -> ApplyOutcome:
+        subscriptions = SubscriptionRepository(session=self.session)
+        checkout = await self._session_for(event, None)
+        subscription = await subscriptions.by_provider_id(
+            event.provider, snapshot.provider_subscription_id, for_update=True
+        )
+        if subscription is None and checkout is not None and checkout.subscription_id is not None:
+            subscription = await subscriptions.get_or_none(checkout.subscription_id, for_update=True)
+        plan_id = await self._plan_id(event, checkout)
+        if subscription is None:
+            if checkout is None or plan_id is None:
+                return _ignored("no local checkout session or subscription matches this subscription")
+            subscription = Subscription(
+                customer_id=checkout.customer_id,
+                plan_id=plan_id,
+                provider=event.provider,
+                provider_subscription_id=snapshot.provider_subscription_id,
+                status=SubscriptionStatus.INCOMPLETE,
+                quantity=snapshot.quantity,
+            )
+            try:
+                await subscriptions.add(subscription)
+            except ConflictError:
+                return _ignored("the subscription was recorded by a concurrent delivery")
+            checkout.subscription_id = subscription.id
+            await record_creation(
+                self.svc, "subscription", subscription, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
+            )
+        if _is_stale(subscription.provider_updated_at, event.occurred_at):
+            return _ignored("older than the state already applied")
+        if subscription.provider_subscription_id is None:
+            subscription.provider_subscription_id = snapshot.provider_subscription_id
+        reason = await self.svc.subscriptions.apply_snapshot(
+            subscription, snapshot, cause=ChangeCause.WEBHOOK, plan_id=plan_id, provider_event_id=event.id
+        )
+        if reason is not None:
+            return _ignored(reason)
+        subscription.provider_updated_at = _latest(subscription.provider_updated_at, event.occurred_at)
+        return PROCESSED
+
+    async def _plan_id(self, event: ProviderEvent, checkout: CheckoutSession | None) -> uuid.UUID | None:
+        """The local plan of a subscription event: the adapter's metadata, else the checkout's plan."""
+        local = _parse_uuid(event.local_ids.get("plan_id"))
+        if local is not None and await PlanRepository(session=self.session).get_or_none(local) is not None:
+            return local
+        return checkout.plan_id if checkout is not None else None
+
+    # ------------------------------------------------------------------ checkout sessions
+
+    async def _checkout(self, event: ProviderEvent, snapshot: CheckoutSnapshot) -> ApplyOutcome:
+        checkout = await self._session_for(event, snapshot.provider_session_id)
+        if checkout is None:
+            return _ignored("no local checkout session matches")
+        if checkout.provider_session_id is None:
+            checkout.provider_session_id = snapshot.provider_session_id
+        if snapshot.provider_payment_id and checkout.payment_id is None:
+            linked = await PaymentRepository(session=self.session).by_provider_id(
+                event.provider, snapshot.provider_payment_id
+            )
+            if linked is not None:
+                checkout.payment_id = linked.id
+        if snapshot.provider_subscription_id and checkout.subscription_id is None:
+            subscription = await SubscriptionRepository(session=self.session).by_provider_id(
+                event.provider, snapshot.provider_subscription_id
+            )
+            if subscription is not None:
+                checkout.subscription_id = subscription.id
+        if checkout.status is snapshot.status:
+            return _ignored(f"checkout session already {snapshot.status.value}")
+        if checkout.status is not CheckoutSessionStatus.OPEN:
+            return _ignored(
+                f"checkout session is {checkout.status.value}; it cannot become {snapshot.status.value}"
+            )
+        checkout.status = snapshot.status
+        if snapshot.status is CheckoutSessionStatus.COMPLETE:
+            checkout.completed_at = event.occurred_at or now()
+        return PROCESSED
+
+    # ------------------------------------------------------------------ refunds
+
+    async def _refund(self, event: ProviderEvent, snapshot: RefundSnapshot) -> ApplyOutcome:
+        refunds = RefundRepository(session=self.session)
+        refund: Refund | None = None
+        local_id = _parse_uuid(event.local_ids.get("refund_id"))
+        if local_id is not None:
+            refund = await refunds.get_or_none(local_id, for_update=True)
+        if refund is None:
+            refund = await refunds.first(
+                Refund.provider == event.provider,
+                Refund.provider_refund_id == snapshot.provider_refund_id,
+                for_update=True,
+            )
+        if refund is None:
+            return await self._external_refund(event, snapshot)
+        if refund.status is not RefundStatus.PENDING:
+            return _ignored(f"refund already {refund.status.value}")
+        await self.svc.refunds.apply_result(
+            refund.id,
+            RefundResult(snapshot.provider_refund_id, snapshot.status, snapshot.failure_message),
+            cause=ChangeCause.WEBHOOK,
+            provider_event_id=event.id,
+        )
+        return PROCESSED
+
+    async def _external_refund(self, event: ProviderEvent, snapshot: RefundSnapshot) -> ApplyOutcome:
+        """A refund made at the provider (its dashboard), not through this library."""
+        if snapshot.status is not RefundStatus.SUCCEEDED:
+            return _ignored(f"unknown refund reported as {snapshot.status.value}")
+        payments = PaymentRepository(session=self.session)
+        payment = await payments.by_provider_id(event.provider, snapshot.provider_payment_id, for_update=True)
+        if payment is None:
+            return _ignored("no local payment matches the refunded payment")
+        if not await payments.add_refunded(payment.id, snapshot.amount.amount):
+            return _ignored("the refund exceeds what is left of the local payment")
+        refund = Refund(
+            payment_id=payment.id,
+            provider=event.provider,
+            provider_refund_id=snapshot.provider_refund_id,
+            amount=snapshot.amount.amount,
+            currency=snapshot.amount.currency,
+            status=RefundStatus.SUCCEEDED,
+            reason=snapshot.reason,
+        )
+        await RefundRepository(session=self.session).add(refund)
+        await record_creation(
+            self.svc, "refund", refund, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
+        )
+        await self.session.refresh(payment)
+        await self.svc.refunds.settle_payment_status(
+            payment, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
+        )
+        return PROCESSED
+
+
+def _is_stale(applied: datetime | None, occurred: datetime) -> bool:
+    return applied is not None and occurred < applied
+
+
+def _latest(applied: datetime | None, occurred: datetime) -> datetime:
+    return occurred if applied is None or occurred > applied else applied

@@ -1,0 +1,157 @@
+"""Invoices mirrored from the provider, numbered gap-free when they are finalised."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..db.models import Invoice, InvoiceLine, Payment
+from ..db.repositories import InvoiceRepository, PaymentRepository, SequenceRepository, SubscriptionRepository
+from ..db.repository import Page
+from ..providers.base import InvoiceSnapshot, ProviderEvent
+from ..statuses import INVOICE_MACHINE, ChangeCause, InvoiceStatus
+from ._base import DomainService
+from .transitions import record_creation, transition
+
+__all__ = ["INVOICE_NUMBER_SEQUENCE", "InvoiceService", "format_invoice_number"]
+
+INVOICE_NUMBER_SEQUENCE = "invoice"
+#: Finalised invoices carry a number; drafts do not.
+NUMBERED = frozenset(
+    {InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE, InvoiceStatus.VOID}
+)
+
+
+def format_invoice_number(value: int) -> str:
+    """``INV-000042``: sortable, and wide enough for a million invoices before it grows."""
+    return f"INV-{value:06d}"
+
+
+class InvoiceService(DomainService):
+    """Read invoices and mirror the provider's."""
+
+    @property
+    def _invoices(self) -> InvoiceRepository:
+        return InvoiceRepository(session=self.session)
+
+    async def get_for_customer(self, customer_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice:
+        """The customer's own invoice with its lines; another customer's answers ``NotFoundError``."""
+        return await self._invoices.get_for_customer(invoice_id, customer_id)
+
+    async def list_for_customer(
+        self, customer_id: uuid.UUID, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[Invoice]:
+        """The customer's invoices, newest first."""
+        return await self._invoices.paginate(Invoice.customer_id == customer_id, limit=limit, cursor=cursor)
+
+    async def apply_snapshot(self, event: ProviderEvent, snapshot: InvoiceSnapshot) -> str | None:
+        """Create or update the local copy of a provider invoice; the reason when ignored."""
+        invoice = await self._invoices.first(
+            Invoice.provider == event.provider,
+            Invoice.provider_invoice_id == snapshot.provider_invoice_id,
+            for_update=True,
+        )
+        if invoice is None:
+            invoice = await self._create(event, snapshot)
+            if invoice is None:
+                return "no local customer or subscription matches this invoice"
+        if snapshot.status is not invoice.status and not INVOICE_MACHINE.can(invoice.status, snapshot.status):
+            return f"an invoice cannot move from {invoice.status.value} to {snapshot.status.value}"
+        invoice.amount_paid = snapshot.amount_paid
+        if snapshot.status in NUMBERED and invoice.number is None:
+            value = await SequenceRepository(session=self.session).next_value(INVOICE_NUMBER_SEQUENCE)
+            invoice.number = format_invoice_number(value)
+            invoice.finalized_at = event.occurred_at
+        if snapshot.status is InvoiceStatus.PAID and invoice.paid_at is None:
+            invoice.paid_at = event.occurred_at
+        await transition(
+            self.svc,
+            "invoice",
+            invoice,
+            INVOICE_MACHINE,
+            snapshot.status,
+            cause=ChangeCause.WEBHOOK,
+            provider_event_id=event.id,
+            strict=False,
+        )
+        if snapshot.provider_payment_id:
+            payment = await PaymentRepository(session=self.session).by_provider_id(
+                event.provider, snapshot.provider_payment_id
+            )
+            if payment is not None and payment.invoice_id is None:
+                payment.invoice_id = invoice.id
+        await self._invoices.flush()
+        return None
+
+    async def _create(self, event: ProviderEvent, snapshot: InvoiceSnapshot) -> Invoice | None:
+        subscription = None
+        if snapshot.provider_subscription_id:
+            subscription = await SubscriptionRepository(session=self.session).by_provider_id(
+                event.provider, snapshot.provider_subscription_id
+            )
+        customer_id = (
+            subscription.customer_id
+            if subscription is not None
+            else _uuid(event.local_ids.get("customer_id"))
+        )
+        if customer_id is None:
+            return None
+        lines = [
+            _line(position, line, snapshot.total.currency) for position, line in enumerate(snapshot.lines)
+        ]
+        subtotal = sum(line.amount for line in lines)
+        invoice = Invoice(
+            customer_id=customer_id,
+            subscription_id=subscription.id if subscription is not None else None,
+            status=InvoiceStatus.DRAFT,
+            currency=snapshot.total.currency,
+            subtotal=subtotal,
+            tax=0,
+            total=subtotal,
+            amount_paid=0,
+            period_start=snapshot.period_start,
+            period_end=snapshot.period_end,
+            provider=event.provider,
+            provider_invoice_id=snapshot.provider_invoice_id,
+            lines=lines,
+        )
+        if subtotal != snapshot.total.amount:
+            invoice.metadata_ = {"provider_total": snapshot.total.amount}
+        await self._invoices.add(invoice)
+        await record_creation(
+            self.svc, "invoice", invoice, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
+        )
+        return invoice
+
+    async def link_payment(self, payment: Payment, provider: str, provider_invoice_id: str | None) -> None:
+        """Point a payment at the local copy of its invoice, when both exist."""
+        if provider_invoice_id is None or payment.invoice_id is not None:
+            return
+        invoice = await self._invoices.first(
+            Invoice.provider == provider, Invoice.provider_invoice_id == provider_invoice_id
+        )
+        if invoice is not None:
+            payment.invoice_id = invoice.id
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+def _line(position: int, line: Mapping[str, Any], currency: str) -> InvoiceLine:
+    return InvoiceLine(
+        position=position,
+        description=str(line.get("description") or "")[:500],
+        plan_id=_uuid(line.get("plan_id")),
+        quantity=int(line.get("quantity") or 0),
+        unit_amount=int(line.get("unit_amount") or 0),
+        amount=int(line.get("amount") or 0),
+        currency=currency,
+        proration=bool(line.get("proration")),
+        period_start=line.get("period_start") or None,
+        period_end=line.get("period_end") or None,
+    )

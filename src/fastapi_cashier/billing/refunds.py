@@ -1,0 +1,201 @@
+"""Refunds: reserved under a conditional update, sent to the provider outside any lock."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import sqlalchemy as sa
+
+from ..db.models import Payment, Refund
+from ..db.repositories import PaymentRepository, RefundRepository
+from ..errors import ConflictError, ProviderError, RefundExceedsPaymentError, ValidationError
+from ..money import Money
+from ..providers.base import Capability, RefundRequest, RefundResult, require_capability
+from ..statuses import PAYMENT_MACHINE, REFUND_MACHINE, ChangeCause, PaymentStatus, RefundStatus
+from ._base import DomainService
+from .transitions import record_creation, transition
+
+__all__ = ["RefundService"]
+
+logger = logging.getLogger("fastapi_cashier")
+
+REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
+
+
+class RefundService(DomainService):
+    """Create refunds and apply their outcome."""
+
+    @property
+    def _refunds(self) -> RefundRepository:
+        return RefundRepository(session=self.session)
+
+    @property
+    def _payments(self) -> PaymentRepository:
+        return PaymentRepository(session=self.session)
+
+    async def create(
+        self,
+        payment_id: uuid.UUID,
+        *,
+        amount: int | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+        cause: ChangeCause = ChangeCause.ADMIN,
+    ) -> Refund:
+        """Refund ``amount`` minor units of a payment (``None``: all that is left).
+
+        1. In one transaction the amount is reserved on the payment with a conditional
+           ``UPDATE ... WHERE refunded_amount + amount <= amount`` (and the check constraint
+           behind it), and a pending refund row is written: concurrent refunds can never
+           overdraw a payment, on any database.
+        2. The provider is called outside any transaction, keyed by the refund row's id.
+        3. The outcome is applied; a refusal releases the reservation. A retriable fault
+           (timeout, connection reset) keeps the refund pending: the provider may have done
+           it, and a retry with the same key will tell.
+
+        Raises:
+            NotFoundError, ValidationError, RefundExceedsPaymentError, ConflictError,
+            UnsupportedCapabilityError, ProviderError.
+        """
+        payment = await self._payments.get(payment_id, for_update=True)
+        provider = self.svc.provider(payment.provider)
+        require_capability(provider, Capability.REFUNDS)
+        if payment.status not in REFUNDABLE:
+            raise ConflictError(
+                f"a {payment.status.value} payment cannot be refunded",
+                details={"status": payment.status.value},
+            )
+        remaining = payment.amount - payment.refunded_amount
+        if amount is None:
+            amount = remaining
+        elif isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise ValidationError("amount must be a positive integer number of minor units", field="amount")
+        if amount > remaining or remaining <= 0:
+            raise RefundExceedsPaymentError(
+                f"refund of {amount} exceeds the {remaining} left to refund on this payment",
+                details={"requested": amount, "refundable": remaining},
+            )
+        if amount < payment.amount:
+            require_capability(provider, Capability.PARTIAL_REFUNDS)
+        if not await self._payments.add_refunded(payment.id, amount):
+            raise RefundExceedsPaymentError(
+                "another refund took what was left of this payment", details={"requested": amount}
+            )
+        refund = Refund(
+            payment_id=payment.id,
+            provider=payment.provider,
+            amount=amount,
+            currency=payment.currency,
+            status=RefundStatus.PENDING,
+            reason=reason,
+            actor=actor,
+        )
+        await self._refunds.add(refund)
+        await record_creation(self.svc, "refund", refund, cause=cause, actor=actor, reason=reason)
+        await self.svc.commit()
+        provider_payment_id = payment.provider_payment_id
+        if provider_payment_id is None:
+            raise ConflictError("the payment has no provider payment id to refund")
+
+        try:
+            result = await provider.refund(
+                RefundRequest(
+                    refund_id=refund.id,
+                    idempotency_key=f"refund-{refund.id}",
+                    provider_payment_id=provider_payment_id,
+                    amount=Money(amount, payment.currency),
+                    reason=reason,
+                )
+            )
+        except ProviderError as exc:
+            await self.svc.rollback()
+            if exc.retriable:
+                logger.warning("refund %s left pending after a retriable provider fault: %s", refund.id, exc)
+                pending = await self._refunds.get(refund.id, for_update=True)
+                pending.failure_message = f"provider fault, will be retried: {exc.message}"
+                await self.svc.commit()
+            else:
+                await self.apply_result(
+                    refund.id,
+                    RefundResult(
+                        provider_refund_id="", status=RefundStatus.FAILED, failure_message=exc.message
+                    ),
+                    cause=cause,
+                    actor=actor,
+                )
+                await self.svc.commit()
+            raise
+        refund = await self.apply_result(refund.id, result, cause=cause, actor=actor)
+        await self.svc.commit()
+        return refund
+
+    async def apply_result(
+        self,
+        refund_id: uuid.UUID,
+        result: RefundResult,
+        *,
+        cause: ChangeCause,
+        actor: str | None = None,
+        provider_event_id: str | None = None,
+    ) -> Refund:
+        """Apply what the provider said about a refund; idempotent, safe against a racing webhook."""
+        refund = await self._refunds.get(refund_id, for_update=True)
+        if result.provider_refund_id and refund.provider_refund_id is None:
+            refund.provider_refund_id = result.provider_refund_id
+        if refund.status is not RefundStatus.PENDING or result.status is RefundStatus.PENDING:
+            await self._refunds.flush()
+            return refund
+        refund.failure_message = result.failure_message
+        await transition(
+            self.svc,
+            "refund",
+            refund,
+            REFUND_MACHINE,
+            result.status,
+            cause=cause,
+            actor=actor,
+            reason=result.failure_message,
+            provider_event_id=provider_event_id,
+        )
+        payment = await self._payments.get(refund.payment_id, for_update=True)
+        if result.status is RefundStatus.SUCCEEDED:
+            await self.settle_payment_status(
+                payment, cause=cause, actor=actor, provider_event_id=provider_event_id
+            )
+        else:
+            # Release the reservation made when the refund was requested.
+            payment.refunded_amount -= refund.amount
+        await self._refunds.flush()
+        return refund
+
+    async def settle_payment_status(
+        self,
+        payment: Payment,
+        *,
+        cause: ChangeCause,
+        actor: str | None = None,
+        provider_event_id: str | None = None,
+    ) -> None:
+        """Move the payment to refunded / partially_refunded from its succeeded refunds."""
+        refunded = await self.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+                Refund.payment_id == payment.id, Refund.status == RefundStatus.SUCCEEDED
+            )
+        )
+        target = (
+            PaymentStatus.REFUNDED
+            if int(refunded or 0) >= payment.amount
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        await transition(
+            self.svc,
+            "payment",
+            payment,
+            PAYMENT_MACHINE,
+            target,
+            cause=cause,
+            actor=actor,
+            provider_event_id=provider_event_id,
+            strict=False,
+        )

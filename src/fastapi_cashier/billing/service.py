@@ -1,0 +1,129 @@
+"""``PaymentsService``: the unit of work host code and the router share.
+
+::
+
+    async with payments.service() as svc:
+        session = await svc.checkout.create(customer, amount=1500, currency="EUR", ...)
+
+Leaving the block commits (and then runs the host's hooks); an exception rolls back. Operations
+that call a provider commit their intent row first and call the provider outside any transaction,
+so no row lock is held across the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..errors import ValidationError
+from ..providers.base import PaymentProvider
+from ..settings import PaymentsSettings
+from .hooks import DomainEvent, HookRegistry
+
+__all__ = ["PaymentsService"]
+
+
+class PaymentsService:
+    """The domain layer over one database session.
+
+    Attributes:
+        customers: Customers and billing profiles.
+        catalog: Products, plans and their sync to providers.
+        checkout: Hosted checkout sessions.
+        payments: Reading payments and their audit trail.
+        refunds: Refunds.
+        manual: Offline payments recorded by an admin.
+        reports: Totals for the admin summary.
+        pricing: Price previews (``await svc.pricing.preview(plan, quantity=3)``).
+        subscriptions: The subscription lifecycle.
+        invoices: Invoices mirrored from providers.
+        events: Applying verified provider events (the webhook inbox calls this).
+        entitlements: Which plans, features and limits a customer's subscriptions give them.
+        rate_limits: Fixed-window request counters shared by every process through the database.
+        credits: Credit balances and their ledger.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        *,
+        settings: PaymentsSettings,
+        providers: Mapping[str, PaymentProvider],
+        hooks: HookRegistry | None = None,
+        base_url: str | None = None,
+    ) -> None:
+        from .catalog import CatalogService
+        from .checkout import CheckoutService
+        from .credits import CreditService
+        from .customers import CustomerService
+        from .entitlements import EntitlementService
+        from .events import EventApplier
+        from .invoices import InvoiceService
+        from .manual import ManualPaymentService
+        from .payments import PaymentService
+        from .previews import PricingService
+        from .ratelimits import RateLimitService
+        from .refunds import RefundService
+        from .reports import ReportService
+        from .subscriptions import SubscriptionService
+
+        self.session = session
+        self.settings = settings
+        self.providers = providers
+        self.hooks = hooks or HookRegistry()
+        self.base_url = base_url
+        self._pending: list[DomainEvent] = []
+        self.customers = CustomerService(self)
+        self.catalog = CatalogService(self)
+        self.checkout = CheckoutService(self)
+        self.payments = PaymentService(self)
+        self.refunds = RefundService(self)
+        self.manual = ManualPaymentService(self)
+        self.reports = ReportService(self)
+        self.pricing = PricingService(self)
+        self.subscriptions = SubscriptionService(self)
+        self.invoices = InvoiceService(self)
+        self.events = EventApplier(self)
+        self.entitlements = EntitlementService(self)
+        self.rate_limits = RateLimitService(self)
+        self.credits = CreditService(self)
+
+    def provider(self, name: str | None) -> PaymentProvider:
+        """The enabled provider called ``name`` (``None``: the default provider)."""
+        chosen = name or self.settings.default_provider
+        if chosen is None:
+            raise ValidationError("no provider given and no default_provider is configured", field="provider")
+        provider = self.providers.get(chosen)
+        if provider is None:
+            raise ValidationError(
+                f"provider {chosen!r} is not enabled; enabled: {', '.join(sorted(self.providers)) or 'none'}",
+                field="provider",
+            )
+        return provider
+
+    def queue_event(self, event: DomainEvent) -> None:
+        """Remember a hook event; it runs after the next successful commit."""
+        self._pending.append(event)
+
+    async def commit(self) -> None:
+        """Commit, then run the hooks of the events this transaction recorded."""
+        await self.session.commit()
+        events, self._pending = self._pending, []
+        await self.hooks.dispatch(events)
+
+    async def rollback(self) -> None:
+        """Roll back and forget the hook events of the transaction."""
+        await self.session.rollback()
+        self._pending.clear()
+
+    def describe(self, entity_type: str, row: Any) -> dict[str, Any]:
+        """A JSON-friendly summary of a row for hook events."""
+        fields = ("status", "amount", "currency", "refunded_amount", "provider", "reference", "customer_id")
+        data: dict[str, Any] = {"id": str(row.id), "entity_type": entity_type}
+        for name in fields:
+            if hasattr(row, name):
+                value = getattr(row, name)
+                data[name] = value if isinstance(value, int | str | type(None)) else str(value)
+        return data

@@ -1,0 +1,328 @@
+"""Subscriptions: plan and quantity changes, cancel, resume, pause, metered usage.
+
+The provider is the authority: each operation asks the provider first (outside any transaction)
+and then mirrors what it answered, through the subscription status machine with an audit row.
+The provider's own events (delivered to the inbox) mirror the same state, so whichever arrives
+first wins and the second changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ..db.models import Plan, Subscription, UsageRecord
+from ..db.repositories import PlanRepository, ProductRepository, SubscriptionRepository, UsageRecordRepository
+from ..db.repository import Page
+from ..errors import ConflictError, ValidationError
+from ..providers.base import (
+    Capability,
+    PaymentProvider,
+    SubscriptionChange,
+    SubscriptionSnapshot,
+    UsageReport,
+    require_capability,
+)
+from ..statuses import SUBSCRIPTION_MACHINE, ChangeCause, PricingModel, ProrationBehavior, SubscriptionStatus
+from ._base import DomainService, now
+from .transitions import transition
+
+__all__ = ["CHANGEABLE", "SubscriptionService"]
+
+#: Statuses in which a subscription's plan or quantity may change.
+CHANGEABLE = frozenset({SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE})
+ENDED = frozenset({SubscriptionStatus.CANCELED, SubscriptionStatus.EXPIRED})
+
+
+class SubscriptionService(DomainService):
+    """The subscription lifecycle as customers and host code drive it."""
+
+    @property
+    def _subscriptions(self) -> SubscriptionRepository:
+        return SubscriptionRepository(session=self.session)
+
+    async def get_for_customer(self, customer_id: uuid.UUID, subscription_id: uuid.UUID) -> Subscription:
+        """The customer's own subscription; another customer's answers ``NotFoundError``."""
+        return await self._subscriptions.get_for_customer(subscription_id, customer_id)
+
+    async def list_for_customer(
+        self, customer_id: uuid.UUID, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[Subscription]:
+        """The customer's subscriptions, newest first."""
+        return await self._subscriptions.paginate(
+            Subscription.customer_id == customer_id, limit=limit, cursor=cursor
+        )
+
+    async def _provider_for(self, subscription: Subscription, capability: Capability) -> PaymentProvider:
+        provider = self.svc.provider(subscription.provider)
+        require_capability(provider, capability)
+        if subscription.provider_subscription_id is None:
+            raise ConflictError("the provider has not confirmed this subscription yet; try again shortly")
+        return provider
+
+    async def change(
+        self,
+        subscription: Subscription,
+        *,
+        plan_id: uuid.UUID | None = None,
+        quantity: int | None = None,
+        proration: ProrationBehavior = ProrationBehavior.CREATE_PRORATIONS,
+        actor: str | None = None,
+    ) -> Subscription:
+        """Move to another plan and/or quantity; the provider prorates per ``proration``.
+
+        Raises:
+            ValidationError: nothing to change, a bad quantity, or a plan in another currency.
+            ConflictError: the subscription has ended or is paused.
+            UnsupportedCapabilityError: the provider cannot change plans.
+        """
+        if plan_id is None and quantity is None:
+            raise ValidationError("give plan_id and/or quantity to change", field="plan_id")
+        if quantity is not None and (
+            isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1
+        ):
+            raise ValidationError("quantity must be a positive integer", field="quantity")
+        if subscription.status not in CHANGEABLE:
+            raise ConflictError(
+                f"a {subscription.status.value} subscription cannot be changed",
+                details={"status": subscription.status.value},
+            )
+        provider = await self._provider_for(subscription, Capability.PLAN_CHANGE)
+        current_plan = await PlanRepository(session=self.session).get(subscription.plan_id)
+        new_plan: Plan | None = None
+        if plan_id is not None and plan_id != subscription.plan_id:
+            new_plan = await self.active_plan(plan_id)
+            if new_plan.currency != current_plan.currency:
+                raise ValidationError(
+                    f"plan {plan_id} is priced in {new_plan.currency}, "
+                    f"the subscription in {current_plan.currency}",
+                    field="plan_id",
+                )
+        if new_plan is None and (quantity is None or quantity == subscription.quantity):
+            return subscription
+        target_plan = new_plan or current_plan
+        key = _change_key(subscription, target_plan.id, quantity or subscription.quantity, proration)
+        plan_ref = await self.svc.catalog.plan_ref(target_plan, provider)
+        provider_id = subscription.provider_subscription_id
+        assert provider_id is not None
+        await self.svc.commit()
+        result = await provider.update_subscription(
+            SubscriptionChange(
+                subscription_id=subscription.id,
+                idempotency_key=key,
+                provider_subscription_id=provider_id,
+                plan=plan_ref if new_plan is not None else None,
+                quantity=quantity,
+                proration=proration,
+            )
+        )
+        return await self._mirror(subscription.id, result.snapshot, plan_id=target_plan.id, actor=actor)
+
+    async def cancel(
+        self, subscription: Subscription, *, at_period_end: bool = True, actor: str | None = None
+    ) -> Subscription:
+        """Cancel now, or at the end of the paid period (the default)."""
+        if subscription.status in ENDED:
+            raise ConflictError(f"the subscription is already {subscription.status.value}")
+        provider = await self._provider_for(subscription, Capability.SUBSCRIPTIONS)
+        provider_id = subscription.provider_subscription_id
+        assert provider_id is not None
+        when = "end" if at_period_end else "now"
+        key = f"subscription-cancel-{subscription.id}-{when}-{_version(subscription)}"
+        await self.svc.commit()
+        result = await provider.cancel_subscription(
+            provider_id, at_period_end=at_period_end, idempotency_key=key
+        )
+        return await self._mirror(subscription.id, result.snapshot, actor=actor)
+
+    async def resume(self, subscription: Subscription, *, actor: str | None = None) -> Subscription:
+        """Undo a cancel-at-period-end, or resume a paused subscription."""
+        if not (subscription.cancel_at_period_end or subscription.status is SubscriptionStatus.PAUSED):
+            raise ConflictError("the subscription is neither paused nor set to cancel at the period end")
+        provider = await self._provider_for(subscription, Capability.SUBSCRIPTIONS)
+        provider_id = subscription.provider_subscription_id
+        assert provider_id is not None
+        key = f"subscription-resume-{subscription.id}-{_version(subscription)}"
+        await self.svc.commit()
+        result = await provider.resume_subscription(provider_id, idempotency_key=key)
+        return await self._mirror(subscription.id, result.snapshot, actor=actor)
+
+    async def pause(self, subscription: Subscription, *, actor: str | None = None) -> Subscription:
+        """Pause collection: no invoices until resumed."""
+        if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING):
+            raise ConflictError(f"a {subscription.status.value} subscription cannot be paused")
+        provider = await self._provider_for(subscription, Capability.PAUSE)
+        provider_id = subscription.provider_subscription_id
+        assert provider_id is not None
+        key = f"subscription-pause-{subscription.id}-{_version(subscription)}"
+        await self.svc.commit()
+        result = await provider.pause_subscription(provider_id, idempotency_key=key)
+        return await self._mirror(subscription.id, result.snapshot, actor=actor)
+
+    async def report_usage(
+        self,
+        subscription: Subscription,
+        *,
+        quantity: int,
+        idempotency_key: str,
+        recorded_at: datetime | None = None,
+    ) -> tuple[UsageRecord, bool]:
+        """Record metered usage once per ``idempotency_key``; ``(record, created)``.
+
+        The record is committed before the provider hears of it, keyed by the record's id, so a
+        retry after a crash reports it once.
+
+        Raises:
+            ValidationError: not a metered plan, a bad quantity or key.
+            ConflictError: the subscription has ended.
+        """
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise ValidationError("quantity must be a non-negative integer", field="quantity")
+        if not idempotency_key or len(idempotency_key) > 255:
+            raise ValidationError("idempotency_key must be 1 to 255 characters", field="idempotency_key")
+        if subscription.status in ENDED:
+            raise ConflictError(f"usage cannot be reported on a {subscription.status.value} subscription")
+        plan = await PlanRepository(session=self.session).get(subscription.plan_id)
+        if plan.pricing_model is not PricingModel.METERED:
+            raise ValidationError("usage can only be reported for a metered plan", field="quantity")
+        provider = await self._provider_for(subscription, Capability.METERED_USAGE)
+        usage = UsageRecordRepository(session=self.session)
+        existing = await usage.first(
+            UsageRecord.subscription_id == subscription.id, UsageRecord.idempotency_key == idempotency_key
+        )
+        if existing is not None:
+            return existing, False
+        record = UsageRecord(
+            subscription_id=subscription.id,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+            recorded_at=recorded_at or now(),
+        )
+        try:
+            await usage.add(record)
+        except ConflictError:
+            winner = await usage.first(
+                UsageRecord.subscription_id == subscription.id, UsageRecord.idempotency_key == idempotency_key
+            )
+            if winner is None:
+                raise
+            return winner, False
+        provider_id = subscription.provider_subscription_id
+        assert provider_id is not None
+        await self.svc.commit()
+        await provider.report_usage(
+            UsageReport(
+                subscription_id=subscription.id,
+                provider_subscription_id=provider_id,
+                quantity=quantity,
+                idempotency_key=f"usage-{record.id}",
+                recorded_at=record.recorded_at,
+            )
+        )
+        return record, True
+
+    async def usage_total(self, subscription_id: uuid.UUID, start: datetime, end: datetime) -> int:
+        """Usage recorded in ``[start, end)``."""
+        total = await self.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(UsageRecord.quantity), 0)).where(
+                UsageRecord.subscription_id == subscription_id,
+                UsageRecord.recorded_at >= start,
+                UsageRecord.recorded_at < end,
+            )
+        )
+        return int(total or 0)
+
+    async def active_plan(self, plan_id: uuid.UUID) -> Plan:
+        """An active plan of an active product, or ``ValidationError`` naming ``plan_id``."""
+        plan = await PlanRepository(session=self.session).get_or_none(plan_id)
+        product = await ProductRepository(session=self.session).get_or_none(plan.product_id) if plan else None
+        if plan is None or not plan.active or product is None or not product.active:
+            raise ValidationError(f"plan {plan_id} is not an active plan", field="plan_id")
+        return plan
+
+    async def _mirror(
+        self,
+        subscription_id: uuid.UUID,
+        snapshot: SubscriptionSnapshot,
+        *,
+        plan_id: uuid.UUID | None = None,
+        actor: str | None = None,
+    ) -> Subscription:
+        """Apply the provider's answer to an API call (its webhook may already have)."""
+        subscription = await self._subscriptions.get(subscription_id, for_update=True)
+        await self.apply_snapshot(subscription, snapshot, plan_id=plan_id, cause=ChangeCause.API, actor=actor)
+        await self.svc.commit()
+        return subscription
+
+    async def apply_snapshot(
+        self,
+        subscription: Subscription,
+        snapshot: SubscriptionSnapshot,
+        *,
+        cause: ChangeCause,
+        plan_id: uuid.UUID | None = None,
+        actor: str | None = None,
+        provider_event_id: str | None = None,
+    ) -> str | None:
+        """Mirror a provider snapshot onto the row; the reason when its status move is refused.
+
+        A status move the machine refuses leaves the row untouched.
+        """
+        if snapshot.status is not subscription.status and not SUBSCRIPTION_MACHINE.can(
+            subscription.status, snapshot.status
+        ):
+            return f"a subscription cannot move from {subscription.status.value} to {snapshot.status.value}"
+        previous_start = subscription.current_period_start
+        if plan_id is not None:
+            subscription.plan_id = plan_id
+        subscription.quantity = snapshot.quantity
+        subscription.current_period_start = snapshot.current_period_start
+        subscription.current_period_end = snapshot.current_period_end
+        subscription.trial_start = snapshot.trial_start
+        subscription.trial_end = snapshot.trial_end
+        subscription.cancel_at_period_end = snapshot.cancel_at_period_end
+        subscription.canceled_at = snapshot.canceled_at
+        subscription.ended_at = snapshot.ended_at
+        subscription.paused = snapshot.paused
+        await transition(
+            self.svc,
+            "subscription",
+            subscription,
+            SUBSCRIPTION_MACHINE,
+            snapshot.status,
+            cause=cause,
+            actor=actor,
+            provider_event_id=provider_event_id,
+            strict=False,
+        )
+        await self._subscriptions.flush()
+        if subscription.current_period_start != previous_start:
+            await self._period_started(subscription)
+        return None
+
+    async def _period_started(self, subscription: Subscription) -> None:
+        """Grant the plan's per-period credits when a new entitled period starts."""
+        if subscription.status not in (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE):
+            return
+        if subscription.current_period_start is None or subscription.current_period_end is None:
+            return
+        plan = await PlanRepository(session=self.session).get(subscription.plan_id)
+        await self.svc.credits.grant_for_period(
+            subscription, plan.features, subscription.current_period_start, subscription.current_period_end
+        )
+
+
+def _version(subscription: Subscription) -> str:
+    stamp = subscription.updated_at.isoformat() if subscription.updated_at else ""
+    return hashlib.sha256(stamp.encode()).hexdigest()[:16]
+
+
+def _change_key(
+    subscription: Subscription, plan_id: uuid.UUID, quantity: int, proration: ProrationBehavior
+) -> str:
+    """The same requested change of the same subscription state gets the same provider key."""
+    version = _version(subscription)
+    return f"subscription-change-{subscription.id}-{plan_id.hex[:12]}-{quantity}-{proration.value}-{version}"

@@ -1,0 +1,79 @@
+"""Engine and session factory built from :class:`~fastapi_cashier.settings.DatabaseSettings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from ..settings import DatabaseSettings
+from .base import Base
+
+__all__ = ["create_engine", "create_session_factory", "create_tables", "drop_tables", "supports_row_locks"]
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """Create the async engine for ``settings.url``.
+
+    SQLite gets foreign keys switched on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
+    transaction: SQLite has one writer at a time, and taking the write lock up front turns
+    would-be deadlocks between concurrent requests into short waits. MariaDB/MySQL run at
+    ``READ COMMITTED`` like PostgreSQL, so row locks behave the same on both.
+    """
+    url = make_url(settings.url)
+    kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": True}
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs["pool_size"] = settings.pool_size
+        kwargs["max_overflow"] = settings.max_overflow
+    if backend in ("mysql", "mariadb"):
+        kwargs["isolation_level"] = "READ COMMITTED"
+        kwargs["pool_recycle"] = 3600
+    engine = create_async_engine(url, **kwargs)
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @sa.event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(sync_engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """A session factory whose objects stay readable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def supports_row_locks(engine: AsyncEngine | sa.Engine | sa.Connection) -> bool:
+    """True where ``SELECT ... FOR UPDATE [SKIP LOCKED]`` is available (PostgreSQL, MariaDB)."""
+    return engine.dialect.name in ("postgresql", "mysql", "mariadb")
+
+
+async def create_tables(engine: AsyncEngine) -> None:
+    """Create every missing fastapi-cashier table (development and tests; use Alembic in production)."""
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+
+
+async def drop_tables(engine: AsyncEngine) -> None:
+    """Drop every fastapi-cashier table. Destroys data; for tests."""
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.drop_all)

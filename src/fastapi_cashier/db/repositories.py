@@ -1,0 +1,308 @@
+"""One repository per aggregate, on top of :class:`~fastapi_cashier.db.repository.Repository`."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Sequence as SequenceOf
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..errors import ConflictError
+from . import models as m
+from .repository import Repository
+
+__all__ = [
+    "BillingProfileRepository",
+    "CheckoutSessionRepository",
+    "CreditAccountRepository",
+    "CreditTransactionRepository",
+    "CustomerAccountRepository",
+    "CustomerRepository",
+    "IdempotencyKeyRepository",
+    "InvoiceRepository",
+    "PaymentRepository",
+    "PlanRepository",
+    "ProductRepository",
+    "ProviderObjectRepository",
+    "RefundRepository",
+    "SequenceRepository",
+    "StatusChangeRepository",
+    "SubscriptionRepository",
+    "UsageRecordRepository",
+    "WebhookEventRepository",
+]
+
+
+class ProductRepository(Repository[m.Product]):
+    model_type = m.Product
+    noun = "product"
+
+
+class PlanRepository(Repository[m.Plan]):
+    model_type = m.Plan
+    noun = "plan"
+
+    async def list_active(self) -> SequenceOf[m.Plan]:
+        """Active plans of active products, cheapest first."""
+        stmt = (
+            sa.select(m.Plan)
+            .join(m.Product, m.Product.id == m.Plan.product_id)
+            .where(m.Plan.active.is_(True), m.Product.active.is_(True))
+            .order_by(m.Plan.unit_amount, m.Plan.name, m.Plan.id)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+
+class ProviderObjectRepository(Repository[m.ProviderObject]):
+    model_type = m.ProviderObject
+    noun = "provider object"
+
+    async def current(self, provider: str, object_type: str, object_id: uuid.UUID) -> m.ProviderObject | None:
+        """The current (not archived) provider copy of a local object."""
+        return await self.first(
+            m.ProviderObject.provider == provider,
+            m.ProviderObject.object_type == object_type,
+            m.ProviderObject.object_id == object_id,
+            m.ProviderObject.archived.is_(False),
+        )
+
+    async def by_provider_id(
+        self, provider: str, object_type: str, provider_id: str
+    ) -> m.ProviderObject | None:
+        """The local link for a provider's object id."""
+        return await self.first(
+            m.ProviderObject.provider == provider,
+            m.ProviderObject.object_type == object_type,
+            m.ProviderObject.provider_id == provider_id,
+        )
+
+
+class CustomerRepository(Repository[m.Customer]):
+    model_type = m.Customer
+    noun = "customer"
+
+    async def get_by_external_id(self, external_id: str) -> m.Customer | None:
+        """The customer for the host's user id."""
+        return await self.first(m.Customer.external_id == external_id)
+
+
+class CustomerAccountRepository(Repository[m.CustomerAccount]):
+    model_type = m.CustomerAccount
+    noun = "customer account"
+
+    async def for_customer(self, customer_id: uuid.UUID, provider: str) -> m.CustomerAccount | None:
+        """The customer's account at ``provider``."""
+        return await self.first(
+            m.CustomerAccount.customer_id == customer_id, m.CustomerAccount.provider == provider
+        )
+
+    async def by_provider_id(self, provider: str, provider_customer_id: str) -> m.CustomerAccount | None:
+        """The account with this provider customer id."""
+        return await self.first(
+            m.CustomerAccount.provider == provider,
+            m.CustomerAccount.provider_customer_id == provider_customer_id,
+        )
+
+
+class BillingProfileRepository(Repository[m.BillingProfile]):
+    model_type = m.BillingProfile
+    noun = "billing profile"
+
+    async def for_customer(self, customer_id: uuid.UUID) -> m.BillingProfile | None:
+        """The customer's billing profile, if one was saved."""
+        return await self.first(m.BillingProfile.customer_id == customer_id)
+
+
+class CreditAccountRepository(Repository[m.CreditAccount]):
+    model_type = m.CreditAccount
+    noun = "credit account"
+
+    async def for_customer(
+        self, customer_id: uuid.UUID, *, for_update: bool = False
+    ) -> m.CreditAccount | None:
+        """The customer's credit account, if one exists."""
+        return await self.first(m.CreditAccount.customer_id == customer_id, for_update=for_update)
+
+    async def consume(self, account_id: uuid.UUID, amount: int) -> int | None:
+        """Take ``amount`` credits atomically; the new balance, or ``None`` when too few are left.
+
+        One conditional ``UPDATE ... WHERE balance >= amount``: concurrent consumers can never
+        take the balance below zero, on any database.
+        """
+        stmt = (
+            sa.update(m.CreditAccount)
+            .where(m.CreditAccount.id == account_id, m.CreditAccount.balance >= amount)
+            .values(balance=m.CreditAccount.balance - amount, updated_at=sa.func.now())
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        balance = await self.session.scalar(
+            sa.select(m.CreditAccount.balance).where(m.CreditAccount.id == account_id)
+        )
+        return int(balance) if balance is not None else None
+
+
+class CreditTransactionRepository(Repository[m.CreditTransaction]):
+    model_type = m.CreditTransaction
+    noun = "credit transaction"
+
+
+class CheckoutSessionRepository(Repository[m.CheckoutSession]):
+    model_type = m.CheckoutSession
+    noun = "checkout session"
+
+    async def by_provider_id(
+        self, provider: str, provider_session_id: str, *, for_update: bool = False
+    ) -> m.CheckoutSession | None:
+        """The session with this provider session id."""
+        return await self.first(
+            m.CheckoutSession.provider == provider,
+            m.CheckoutSession.provider_session_id == provider_session_id,
+            for_update=for_update,
+        )
+
+
+class PaymentRepository(Repository[m.Payment]):
+    model_type = m.Payment
+    noun = "payment"
+
+    async def by_provider_id(
+        self, provider: str, provider_payment_id: str, *, for_update: bool = False
+    ) -> m.Payment | None:
+        """The payment with this provider payment id."""
+        return await self.first(
+            m.Payment.provider == provider,
+            m.Payment.provider_payment_id == provider_payment_id,
+            for_update=for_update,
+        )
+
+    async def add_refunded(self, payment_id: uuid.UUID, amount: int) -> bool:
+        """Add ``amount`` to ``refunded_amount`` only if it stays within the payment's amount.
+
+        A conditional update, so two concurrent refunds can never overdraw a payment even
+        where row locks are unavailable. Returns False when nothing was changed.
+        """
+        stmt = (
+            sa.update(m.Payment)
+            .where(m.Payment.id == payment_id, m.Payment.refunded_amount + amount <= m.Payment.amount)
+            .values(refunded_amount=m.Payment.refunded_amount + amount)
+            .execution_options(synchronize_session=False)
+        )
+        result = await self.session.execute(stmt)
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+class RefundRepository(Repository[m.Refund]):
+    model_type = m.Refund
+    noun = "refund"
+
+    async def for_payment(self, payment_id: uuid.UUID) -> SequenceOf[m.Refund]:
+        """A payment's refunds, oldest first."""
+        return await self.list(m.Refund.payment_id == payment_id, order_by=[m.Refund.created_at, m.Refund.id])
+
+
+class SubscriptionRepository(Repository[m.Subscription]):
+    model_type = m.Subscription
+    noun = "subscription"
+
+    async def by_provider_id(
+        self, provider: str, provider_subscription_id: str, *, for_update: bool = False
+    ) -> m.Subscription | None:
+        """The subscription with this provider subscription id."""
+        return await self.first(
+            m.Subscription.provider == provider,
+            m.Subscription.provider_subscription_id == provider_subscription_id,
+            for_update=for_update,
+        )
+
+
+class UsageRecordRepository(Repository[m.UsageRecord]):
+    model_type = m.UsageRecord
+    noun = "usage record"
+
+
+class InvoiceRepository(Repository[m.Invoice]):
+    model_type = m.Invoice
+    noun = "invoice"
+
+
+class StatusChangeRepository(Repository[m.StatusChange]):
+    model_type = m.StatusChange
+    noun = "status change"
+
+    async def for_entity(self, entity_type: str, entity_id: uuid.UUID) -> SequenceOf[m.StatusChange]:
+        """The audit trail of one object, oldest first."""
+        return await self.list(
+            m.StatusChange.entity_type == entity_type,
+            m.StatusChange.entity_id == entity_id,
+            order_by=[m.StatusChange.created_at, m.StatusChange.id],
+        )
+
+
+class WebhookEventRepository(Repository[m.WebhookEvent]):
+    model_type = m.WebhookEvent
+    noun = "webhook event"
+
+    async def by_event_id(self, provider: str, event_id: str) -> m.WebhookEvent | None:
+        """The stored delivery of ``event_id`` from ``provider``."""
+        return await self.first(m.WebhookEvent.provider == provider, m.WebhookEvent.event_id == event_id)
+
+
+class IdempotencyKeyRepository(Repository[m.IdempotencyKey]):
+    model_type = m.IdempotencyKey
+    noun = "idempotency key"
+
+    async def find(self, principal: str, key: str) -> m.IdempotencyKey | None:
+        """The stored key of ``principal``."""
+        return await self.first(m.IdempotencyKey.principal == principal, m.IdempotencyKey.key == key)
+
+
+class SequenceRepository(Repository[m.Sequence]):
+    model_type = m.Sequence
+    noun = "sequence"
+
+    async def next_value(self, name: str) -> int:
+        """Advance the counter ``name`` and return its new value.
+
+        The row stays locked until the transaction ends, so numbers are handed out one at a time
+        and a rolled-back transaction gives its number back: the series has no gaps.
+        """
+        for _ in range(2):
+            stmt = (
+                sa.update(m.Sequence)
+                .where(m.Sequence.name == name)
+                .values(value=m.Sequence.value + 1)
+                .execution_options(synchronize_session=False)
+            )
+            result = await self.session.execute(stmt)
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                value = await self.session.scalar(sa.select(m.Sequence.value).where(m.Sequence.name == name))
+                return int(value or 0)
+            await self._create(name)
+        raise RuntimeError(f"sequence {name!r} could not be advanced")
+
+    async def _create(self, name: str) -> None:
+        """Create the counter ``name`` at zero, tolerating a concurrent creator.
+
+        On PostgreSQL and MariaDB the row is inserted and committed on a connection of its own:
+        inserting it inside the caller's transaction would hold a lock on the new key while
+        concurrent creators wait for it with their own locks, which InnoDB resolves by killing
+        one transaction as a deadlock. SQLite serialises writers, so the row is inserted in the
+        caller's transaction there (a second connection would wait on the caller's write lock).
+        """
+        bind = self.session.bind
+        if isinstance(bind, AsyncEngine) and bind.dialect.name != "sqlite":
+            async with bind.connect() as connection:
+                with contextlib.suppress(IntegrityError):
+                    await connection.execute(sa.insert(m.Sequence).values(name=name, value=0))
+                    await connection.commit()
+            return
+        with contextlib.suppress(ConflictError):
+            # A concurrent transaction may create the row first; the next UPDATE then waits
+            # for it and advances the committed row.
+            await self.add(m.Sequence(name=name, value=0))

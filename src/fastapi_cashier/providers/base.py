@@ -1,0 +1,456 @@
+"""The provider protocol: what every payment provider adapter implements.
+
+An adapter turns the library's requests into one provider's API calls and the provider's webhook
+deliveries into normalised :class:`ProviderEvent` objects. It never touches the database: the
+billing layer writes the intent row first, passes its id (``idempotency_key``) to the adapter, and
+applies the normalised events.
+
+Shapes were chosen so that Stripe (Checkout Sessions, PaymentIntents, Refunds, Subscriptions,
+Billing Portal), PayPal (Orders v2 with capture, Captures refund, Billing Subscriptions v1) and
+Lemon Squeezy (checkouts with custom data, orders, subscriptions) all fit:
+
+* every request carries the local id and an idempotency key derived from it, which Stripe takes
+  as ``Idempotency-Key``, PayPal as ``PayPal-Request-Id`` and Lemon Squeezy keeps in custom data;
+* every event carries the local ids the adapter put into the provider object's metadata
+  (``local_ids``), so an event for an object the API is still creating finds its intent row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
+
+from ..errors import UnsupportedCapabilityError
+from ..money import Money
+from ..statuses import (
+    BillingInterval,
+    CheckoutSessionStatus,
+    InvoiceStatus,
+    PaymentStatus,
+    PricingModel,
+    ProrationBehavior,
+    RefundStatus,
+    SubscriptionStatus,
+)
+
+__all__ = [
+    "Capability",
+    "CheckoutRequest",
+    "CheckoutResult",
+    "CheckoutSnapshot",
+    "CustomerRef",
+    "EventType",
+    "InvoiceSnapshot",
+    "ObjectKind",
+    "PaymentProvider",
+    "PaymentSnapshot",
+    "PlanRef",
+    "PortalRequest",
+    "PortalResult",
+    "ProviderEvent",
+    "RefundRequest",
+    "RefundResult",
+    "RefundSnapshot",
+    "Snapshot",
+    "SubscriptionChange",
+    "SubscriptionResult",
+    "SubscriptionSnapshot",
+    "TierRef",
+    "UsageReport",
+    "require_capability",
+    "unsupported",
+]
+
+
+class Capability(StrEnum):
+    """What a provider can do. Asking for a missing capability is a 422 problem, never a crash."""
+
+    CHECKOUT = "checkout"
+    ONE_OFF_PAYMENT = "one_off_payment"
+    REFUNDS = "refunds"
+    PARTIAL_REFUNDS = "partial_refunds"
+    SUBSCRIPTIONS = "subscriptions"
+    PLAN_CHANGE = "plan_change"
+    PAUSE = "pause"
+    METERED_USAGE = "metered_usage"
+    PORTAL = "portal"
+    CATALOG_SYNC = "catalog_sync"
+
+
+class EventType(StrEnum):
+    """Canonical event types. Provider adapters map their own event names onto these."""
+
+    CHECKOUT_COMPLETED = "checkout.completed"
+    CHECKOUT_EXPIRED = "checkout.expired"
+    PAYMENT_PENDING = "payment.pending"
+    PAYMENT_REQUIRES_ACTION = "payment.requires_action"
+    PAYMENT_PROCESSING = "payment.processing"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_CANCELED = "payment.canceled"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    SUBSCRIPTION_CREATED = "subscription.created"
+    SUBSCRIPTION_UPDATED = "subscription.updated"
+    SUBSCRIPTION_CANCELED = "subscription.canceled"
+    SUBSCRIPTION_EXPIRED = "subscription.expired"
+    INVOICE_PAID = "invoice.paid"
+    INVOICE_PAYMENT_FAILED = "invoice.payment_failed"
+
+
+ObjectKind = Literal["checkout_session", "payment", "refund", "subscription", "invoice", "customer"]
+
+
+def require_capability(provider: PaymentProvider, capability: Capability) -> None:
+    """Raise :class:`UnsupportedCapabilityError` unless ``provider`` declares ``capability``."""
+    if capability not in provider.capabilities:
+        unsupported(provider, capability)
+
+
+def unsupported(provider: PaymentProvider, what: Capability | str) -> NoReturn:
+    """Refuse an operation the provider cannot do (for adapters' unsupported methods)."""
+    name = what.value if isinstance(what, Capability) else what
+    raise UnsupportedCapabilityError(
+        f"provider {provider.name!r} does not support {name}",
+        field="provider",
+        details={"provider": provider.name, "capability": name},
+    )
+
+
+# --------------------------------------------------------------------------- requests / results
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRef:
+    """The customer a call is for, with the provider's customer id when one is stored."""
+
+    id: uuid.UUID
+    external_id: str
+    email: str | None = None
+    name: str | None = None
+    provider_customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TierRef:
+    """One price tier: ``up_to`` units inclusive (``None``: no upper bound)."""
+
+    up_to: int | None
+    unit_amount: int
+    flat_amount: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRef:
+    """A plan as a provider needs it; ``provider_price_id`` is set once the catalog is synced.
+
+    ``unit_amount`` carries the currency; ``tiers`` are set for the tiered and (optionally)
+    metered pricing models, in ascending order with an open last tier.
+    """
+
+    id: uuid.UUID
+    name: str
+    unit_amount: Money
+    interval: BillingInterval
+    interval_count: int = 1
+    trial_days: int = 0
+    pricing_model: PricingModel = PricingModel.FLAT
+    tiers: tuple[TierRef, ...] = ()
+    product_name: str | None = None
+    provider_price_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    """Start a hosted checkout.
+
+    Attributes:
+        session_id: The local intent row's id; adapters store it in the provider object's
+            metadata so events can find the row.
+        idempotency_key: Derived from ``session_id``; the same request retried gets the same
+            provider object.
+        mode: ``"payment"`` for ``amount``; ``"subscription"`` for ``plan`` x ``quantity``.
+        return_base_url: The absolute URL the router is mounted at, for providers whose hosted
+            pages the router itself serves (the fake provider).
+    """
+
+    session_id: uuid.UUID
+    idempotency_key: str
+    mode: Literal["payment", "subscription"]
+    customer: CustomerRef
+    success_url: str
+    cancel_url: str
+    expires_at: datetime
+    amount: Money | None = None
+    description: str | None = None
+    plan: PlanRef | None = None
+    quantity: int = 1
+    reference: str | None = None
+    return_base_url: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    """A created checkout: where to send the payer."""
+
+    provider_session_id: str
+    url: str
+    expires_at: datetime | None = None
+    provider_customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    """Refund ``amount`` of a provider payment. ``refund_id`` is the local refund row."""
+
+    refund_id: uuid.UUID
+    idempotency_key: str
+    provider_payment_id: str
+    amount: Money
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    """What the provider said about a refund request."""
+
+    provider_refund_id: str
+    status: RefundStatus
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionChange:
+    """Change a subscription's plan or quantity."""
+
+    subscription_id: uuid.UUID
+    idempotency_key: str
+    provider_subscription_id: str
+    plan: PlanRef | None = None
+    quantity: int | None = None
+    proration: ProrationBehavior = ProrationBehavior.CREATE_PRORATIONS
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionResult:
+    """The provider's view of a subscription after a change."""
+
+    snapshot: SubscriptionSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Metered usage for a subscription, counted once per ``idempotency_key``."""
+
+    subscription_id: uuid.UUID
+    provider_subscription_id: str
+    quantity: int
+    idempotency_key: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PortalRequest:
+    """Open the provider's self-service portal for a customer."""
+
+    customer: CustomerRef
+    return_url: str
+    return_base_url: str | None = None
+    provider_subscription_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortalResult:
+    """Where to send the customer."""
+
+    url: str
+
+
+# --------------------------------------------------------------------------- normalised events
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSnapshot:
+    """A checkout session as the provider reports it."""
+
+    provider_session_id: str
+    status: CheckoutSessionStatus
+    provider_payment_id: str | None = None
+    provider_subscription_id: str | None = None
+    provider_customer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentSnapshot:
+    """A payment as the provider reports it."""
+
+    provider_payment_id: str
+    status: PaymentStatus
+    amount: Money
+    refunded_amount: int = 0
+    provider_session_id: str | None = None
+    provider_customer_id: str | None = None
+    provider_invoice_id: str | None = None
+    provider_subscription_id: str | None = None
+    payment_method_summary: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundSnapshot:
+    """A refund as the provider reports it."""
+
+    provider_refund_id: str
+    provider_payment_id: str
+    status: RefundStatus
+    amount: Money
+    reason: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionSnapshot:
+    """A subscription as the provider reports it."""
+
+    provider_subscription_id: str
+    status: SubscriptionStatus
+    quantity: int = 1
+    provider_price_id: str | None = None
+    provider_customer_id: str | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    canceled_at: datetime | None = None
+    ended_at: datetime | None = None
+    paused: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceSnapshot:
+    """An invoice as the provider reports it."""
+
+    provider_invoice_id: str
+    status: InvoiceStatus
+    total: Money
+    amount_paid: int = 0
+    provider_subscription_id: str | None = None
+    provider_payment_id: str | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    lines: tuple[Mapping[str, Any], ...] = ()
+
+
+Snapshot = CheckoutSnapshot | PaymentSnapshot | RefundSnapshot | SubscriptionSnapshot | InvoiceSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEvent:
+    """A verified webhook delivery, normalised.
+
+    Attributes:
+        id: The provider's event id (or one the adapter derives where the provider has none);
+            unique per provider, the inbox's deduplication key.
+        type: The canonical :class:`EventType` value.
+        occurred_at: When the provider says the change happened; the ordering guard's clock.
+        object_kind: What the event is about.
+        object_id: The provider's id of that object.
+        snapshot: The object's normalised state, or ``None`` for events the library only records.
+        local_ids: Local ids the adapter found in the provider object's metadata
+            (``checkout_session_id``, ``refund_id``, ``customer_id``, ``subscription_id``, ...).
+        raw: The parsed payload, as received.
+    """
+
+    provider: str
+    id: str
+    type: str
+    occurred_at: datetime
+    object_kind: ObjectKind
+    object_id: str
+    snapshot: Snapshot | None
+    local_ids: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+@runtime_checkable
+class PaymentProvider(Protocol):
+    """What a provider adapter implements.
+
+    Methods for capabilities an adapter lacks raise :class:`UnsupportedCapabilityError`; the
+    API refuses such requests before calling them, using :attr:`capabilities`. Vendor errors
+    are caught inside the adapter and re-raised as :class:`~fastapi_cashier.errors.ProviderError`
+    subclasses, with ``retriable`` set for faults a retry with the same key may cure.
+    """
+
+    #: Stable name used in URLs (``/webhooks/{name}``), settings and database rows.
+    name: str
+    capabilities: frozenset[Capability]
+
+    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str:
+        """Create the customer at the provider; returns the provider customer id."""
+        ...
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        """Create a hosted checkout for a one-off payment or a subscription."""
+        ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund all or part of a payment."""
+        ...
+
+    async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
+        """Change a subscription's plan or quantity."""
+        ...
+
+    async def cancel_subscription(
+        self, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Cancel now, or at the end of the current period."""
+        ...
+
+    async def resume_subscription(
+        self, provider_subscription_id: str, *, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Undo a cancel-at-period-end, or resume a paused subscription."""
+        ...
+
+    async def pause_subscription(
+        self, provider_subscription_id: str, *, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Pause collection."""
+        ...
+
+    async def report_usage(self, report: UsageReport) -> None:
+        """Report metered usage."""
+        ...
+
+    async def create_portal_session(self, request: PortalRequest) -> PortalResult:
+        """A URL of the provider's customer portal."""
+        ...
+
+    async def sync_catalog(self, plans: list[PlanRef]) -> Mapping[uuid.UUID, str]:
+        """Create or update the plans at the provider; returns plan id -> provider price id."""
+        ...
+
+    async def fetch(self, object_kind: ObjectKind, provider_id: str) -> Snapshot:
+        """Re-read an object from the provider (handlers trust this over a payload)."""
+        ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Verify a delivery on its raw bytes and normalise it.
+
+        Raises:
+            SignatureVerificationError: missing, wrong, stale or for another body. Fails closed.
+        """
+        ...

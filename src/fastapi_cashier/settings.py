@@ -1,0 +1,256 @@
+"""``PaymentsSettings``: the single settings object of the library.
+
+Every value can come from Python keyword arguments, from the environment (prefix ``PAYMENTS_``,
+nested sections joined by ``__``, e.g. ``PAYMENTS_DATABASE__URL``), or from a ``.env`` file.
+A provider section left ``None`` means that provider is off.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .currencies import normalize_currency
+from .errors import UnknownCurrencyError
+
+__all__ = [
+    "AuthSettings",
+    "DatabaseSettings",
+    "FakeProviderSettings",
+    "LemonSqueezySettings",
+    "ManualProviderSettings",
+    "PayPalSettings",
+    "PaymentsSettings",
+    "StripeSettings",
+    "WebhookSettings",
+]
+
+Environment = Literal["development", "test", "production"]
+
+
+def _split_secrets(value: Any) -> Any:
+    """Accept a comma-separated string or a JSON list for a list of secrets."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            import json
+
+            return json.loads(stripped)
+        return [part.strip() for part in stripped.split(",") if part.strip()]
+    return value
+
+
+class _Section(BaseModel):
+    # hide_input_in_errors: a refused value may be a secret; never echo it in the error message.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class DatabaseSettings(_Section):
+    """Where the library keeps its tables.
+
+    Attributes:
+        url: An async SQLAlchemy URL: ``sqlite+aiosqlite://``, ``postgresql+asyncpg://`` or
+            ``mysql+aiomysql://``.
+        echo: Log every SQL statement (development only).
+        pool_size: Connections kept open (ignored by SQLite).
+        max_overflow: Extra connections allowed under load (ignored by SQLite).
+        create_tables: Create missing tables at start-up. ``None`` means "yes in development and
+            test, no in production" where Alembic migrations should be used instead.
+    """
+
+    url: str = "sqlite+aiosqlite:///./payments.db"
+    echo: bool = False
+    pool_size: int = Field(default=5, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+    create_tables: bool | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0]
+        known = {"sqlite+aiosqlite", "postgresql+asyncpg", "mysql+aiomysql", "mariadb+aiomysql"}
+        if scheme not in known:
+            raise ValueError(
+                f"database url scheme {scheme!r} is not an async driver the library supports; "
+                f"use one of {', '.join(sorted(known))}"
+            )
+        return value
+
+
+class AuthSettings(_Section):
+    """How the built-in authentication reads the bearer token.
+
+    Attributes:
+        mode: ``"jwt"`` verifies a bearer JWT; ``"none"`` treats every caller as an admin demo
+            user and is refused in production.
+        jwt_secret: The HS256 shared secret.
+        jwt_public_key: A PEM public key for RS256 tokens.
+        jwt_algorithms: Algorithms accepted; never ``none``.
+        audience: Expected ``aud`` claim, if any.
+        issuer: Expected ``iss`` claim, if any.
+        admin_role: A principal is an admin when the token's ``roles`` claim contains it.
+    """
+
+    mode: Literal["jwt", "none"] = "jwt"
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    audience: str | None = None
+    issuer: str | None = None
+    admin_role: str = "admin"
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _no_none_algorithm(cls, value: list[str]) -> list[str]:
+        allowed = {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad or not value:
+            raise ValueError(f"jwt_algorithms must be a non-empty subset of {sorted(allowed)}; got {value}")
+        return value
+
+    @property
+    def configured(self) -> bool:
+        """True when JWT verification has a key to verify with."""
+        return self.jwt_secret is not None or self.jwt_public_key is not None
+
+
+class WebhookSettings(_Section):
+    """The webhook inbox.
+
+    Attributes:
+        tolerance_seconds: How old a signed timestamp may be before the delivery is refused.
+        retry_interval_seconds: Base delay of the exponential backoff for failed events.
+        max_attempts: Attempts after which a failed event stays failed for an admin to look at.
+        max_body_bytes: Larger bodies are refused with 413 before any parsing.
+    """
+
+    tolerance_seconds: int = Field(default=300, ge=1)
+    retry_interval_seconds: int = Field(default=30, ge=1)
+    max_attempts: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+
+class StripeSettings(_Section):
+    """Stripe. ``webhook_secrets`` takes several secrets so they can be rotated."""
+
+    api_key: SecretStr
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_version: str | None = None
+
+    _split = field_validator("webhook_secrets", mode="before")(_split_secrets)
+
+
+class PayPalSettings(_Section):
+    """PayPal REST v2."""
+
+    client_id: str
+    client_secret: SecretStr
+    webhook_id: str | None = None
+    mode: Literal["sandbox", "live"] = "sandbox"
+
+
+class LemonSqueezySettings(_Section):
+    """Lemon Squeezy."""
+
+    api_key: SecretStr
+    store_id: str
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    _split = field_validator("webhook_secrets", mode="before")(_split_secrets)
+
+
+class FakeProviderSettings(_Section):
+    """The in-process fake provider for tests and demos; refused in production.
+
+    Attributes:
+        webhook_secret: Secret of the ``Fake-Signature`` HMAC.
+        auto_deliver: Deliver each emitted event to the inbox at once (else only keep it in
+            ``sent_events``).
+    """
+
+    webhook_secret: SecretStr
+    auto_deliver: bool = True
+
+
+class ManualProviderSettings(_Section):
+    """Offline payments (cash, check, bank transfer) recorded by an admin. On by default."""
+
+    enabled: bool = True
+
+
+class PaymentsSettings(BaseSettings):
+    """Every setting of the library in one object.
+
+    Example:
+        ``PaymentsSettings(database={"url": "sqlite+aiosqlite:///./pay.db"},
+        auth={"jwt_secret": "..."}, fake={"webhook_secret": "..."})``
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAYMENTS_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        # Errors of the model validators would otherwise echo the raw input, secrets included.
+        hide_input_in_errors=True,
+    )
+
+    environment: Environment = "development"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    default_currency: str = "USD"
+    default_provider: str | None = None
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    stripe: StripeSettings | None = None
+    paypal: PayPalSettings | None = None
+    lemonsqueezy: LemonSqueezySettings | None = None
+    fake: FakeProviderSettings | None = None
+    manual: ManualProviderSettings | None = Field(default_factory=ManualProviderSettings)
+
+    @field_validator("default_currency", mode="before")
+    @classmethod
+    def _currency(cls, value: Any) -> str:
+        try:
+            return normalize_currency(value)
+        except UnknownCurrencyError as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _safe_for_environment(self) -> PaymentsSettings:
+        if self.environment == "production":
+            if self.fake is not None:
+                raise ValueError("the fake provider cannot be enabled when environment is 'production'")
+            if self.auth.mode == "none":
+                raise ValueError("auth.mode='none' is for demos only and is refused in production")
+        # A host's own adapter (PaymentsRouter(providers=[...])) may be the default too; the
+        # router checks that name. Here only the built-in sections are known.
+        builtin = {"fake", "manual", "stripe", "paypal", "lemonsqueezy"}
+        default = self.default_provider
+        if default is not None and default in builtin and default not in self.enabled_providers:
+            raise ValueError(
+                f"default_provider {self.default_provider!r} is not enabled; "
+                f"enabled providers: {', '.join(self.enabled_providers) or 'none'}"
+            )
+        return self
+
+    @property
+    def enabled_providers(self) -> tuple[str, ...]:
+        """Names of the built-in providers whose section is configured, in a fixed order."""
+        names: list[str] = []
+        for name in ("fake", "manual", "stripe", "paypal", "lemonsqueezy"):
+            section = getattr(self, name)
+            if section is None or (isinstance(section, ManualProviderSettings) and not section.enabled):
+                continue
+            names.append(name)
+        return tuple(names)
+
+    @property
+    def should_create_tables(self) -> bool:
+        """Whether start-up creates missing tables (see :attr:`DatabaseSettings.create_tables`)."""
+        if self.database.create_tables is not None:
+            return self.database.create_tables
+        return self.environment != "production"

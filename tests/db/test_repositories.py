@@ -1,0 +1,173 @@
+"""The generic repository, keyset pagination and the concurrency-safe helpers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fastapi_cashier.db import models as m
+from fastapi_cashier.db.repositories import (
+    CreditAccountRepository,
+    CustomerRepository,
+    PaymentRepository,
+    SequenceRepository,
+    StatusChangeRepository,
+)
+from fastapi_cashier.db.repository import decode_cursor, encode_cursor
+from fastapi_cashier.errors import NotFoundError, ValidationError
+from fastapi_cashier.statuses import ChangeCause
+
+from . import factories
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_get_raises_not_found_with_the_id(session: AsyncSession) -> None:
+    missing = uuid.uuid4()
+    with pytest.raises(NotFoundError, match=f"customer {missing} was not found") as caught:
+        await CustomerRepository(session=session).get(missing)
+    assert caught.value.details == {"id": str(missing)}
+    assert await CustomerRepository(session=session).get_or_none(missing) is None
+
+
+async def test_paginate_walks_every_row_once_newest_first(session: AsyncSession) -> None:
+    customer = await CustomerRepository(session=session).add(factories.customer())
+    payments = PaymentRepository(session=session)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    created = []
+    for index in range(23):
+        # Three rows share each timestamp, so the id breaks ties.
+        when = start + timedelta(seconds=index // 3)
+        created.append(await payments.add(factories.payment(customer.id, created_at=when)))
+
+    seen: list[m.Payment] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await payments.paginate(m.Payment.customer_id == customer.id, limit=5, cursor=cursor)
+        seen.extend(page.items)
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert pages == 5
+    # Every row exactly once, newest first; ties are ordered by id as the database compares ids
+    # (MariaDB's native UUID type does not sort like the hex string).
+    assert sorted(p.id.hex for p in seen) == sorted(p.id.hex for p in created)
+    stamps = [p.created_at for p in seen]
+    assert stamps == sorted(stamps, reverse=True)
+
+
+async def test_paginate_refuses_bad_limits_and_cursors(session: AsyncSession) -> None:
+    payments = PaymentRepository(session=session)
+    for limit in (0, 101):
+        with pytest.raises(ValidationError) as caught:
+            await payments.paginate(limit=limit)
+        assert caught.value.field == "limit"
+    for cursor in ("not-a-cursor", "e30", encode_cursor(datetime(2026, 1, 1, tzinfo=UTC), uuid.uuid4())[:-3]):
+        with pytest.raises(ValidationError) as caught:
+            await payments.paginate(cursor=cursor)
+        assert caught.value.field == "cursor"
+
+
+def test_cursor_round_trip() -> None:
+    when = datetime(2026, 5, 4, 3, 2, 1, 999, tzinfo=UTC)
+    row = uuid.uuid4()
+    assert decode_cursor(encode_cursor(when, row)) == (when, row)
+
+
+async def test_sequence_is_gap_free_under_concurrency(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    values: list[int] = []
+
+    async def take(fail: bool) -> None:
+        async with session_factory() as session:
+            value = await SequenceRepository(session=session).next_value("invoice")
+            if fail:
+                await session.rollback()  # a failed transaction gives its number back
+                return
+            await session.commit()
+            values.append(value)
+
+    async with anyio.create_task_group() as group:
+        for index in range(12):
+            group.start_soon(take, index % 4 == 3)
+    assert sorted(values) == list(range(1, 10))
+
+
+async def test_concurrent_credit_consumption_never_overdraws(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session:
+        customer = await CustomerRepository(session=session).add(factories.customer())
+        account = await CreditAccountRepository(session=session).add(
+            m.CreditAccount(customer_id=customer.id, balance=10)
+        )
+        await session.commit()
+    outcomes: list[int | None] = []
+
+    async def consume() -> None:
+        async with session_factory() as session:
+            outcomes.append(await CreditAccountRepository(session=session).consume(account.id, 3))
+            await session.commit()
+
+    async with anyio.create_task_group() as group:
+        for _ in range(8):
+            group.start_soon(consume)
+    granted = [balance for balance in outcomes if balance is not None]
+    assert len(granted) == 3  # 3 + 3 + 3 of 10; a fourth would go below zero
+    assert sorted(granted) == [1, 4, 7]
+    async with session_factory() as session:
+        assert (await CreditAccountRepository(session=session).get(account.id)).balance == 1
+
+
+async def test_concurrent_refund_bookkeeping_never_exceeds_the_payment(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with session_factory() as session:
+        customer = await CustomerRepository(session=session).add(factories.customer())
+        pay = await PaymentRepository(session=session).add(factories.payment(customer.id, amount=1000))
+        await session.commit()
+    accepted: list[bool] = []
+
+    async def refund() -> None:
+        async with session_factory() as session:
+            accepted.append(await PaymentRepository(session=session).add_refunded(pay.id, 300))
+            await session.commit()
+
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(refund)
+    assert accepted.count(True) == 3
+    async with session_factory() as session:
+        assert (await PaymentRepository(session=session).get(pay.id)).refunded_amount == 900
+
+
+async def test_status_changes_read_back_in_order(session: AsyncSession) -> None:
+    entity = uuid.uuid4()
+    changes = StatusChangeRepository(session=session)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for minute, (old, new) in enumerate(
+        [(None, "pending"), ("pending", "succeeded"), ("succeeded", "refunded")]
+    ):
+        await changes.add(
+            m.StatusChange(
+                entity_type="payment",
+                entity_id=entity,
+                from_status=old,
+                to_status=new,
+                cause=ChangeCause.API,
+                created_at=base + timedelta(minutes=minute),
+            )
+        )
+    trail = await changes.for_entity("payment", entity)
+    assert [(c.from_status, c.to_status) for c in trail] == [
+        (None, "pending"),
+        ("pending", "succeeded"),
+        ("succeeded", "refunded"),
+    ]
