@@ -590,6 +590,9 @@ class StubProvider:
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         unsupported(self, "webhooks")
 
+    def parse_webhook(self, body: bytes) -> ProviderEvent:
+        unsupported(self, "webhooks")
+
 
 @pytest.fixture
 async def stub(engine: Any, database_url: str) -> AsyncIterator[tuple[Harness, StubProvider]]:

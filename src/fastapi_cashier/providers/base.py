@@ -367,6 +367,8 @@ class ProviderEvent:
         local_ids: Local ids the adapter found in the provider object's metadata
             (``checkout_session_id``, ``refund_id``, ``customer_id``, ``subscription_id``, ...).
         raw: The parsed payload, as received.
+        refetch: The payload may be stale or out of order: the inbox re-reads the object with
+            :meth:`PaymentProvider.fetch` before applying and applies that state instead.
     """
 
     provider: str
@@ -378,6 +380,7 @@ class ProviderEvent:
     snapshot: Snapshot | None
     local_ids: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
+    refetch: bool = False
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -452,5 +455,16 @@ class PaymentProvider(Protocol):
 
         Raises:
             SignatureVerificationError: missing, wrong, stale or for another body. Fails closed.
+        """
+        ...
+
+    def parse_webhook(self, body: bytes) -> ProviderEvent:
+        """Normalise a body that was verified when it arrived and stored by the inbox.
+
+        Used to retry or replay stored events, when the signature's timestamp is long past.
+        Never call it on a body that did not pass :meth:`verify_webhook`.
+
+        Raises:
+            WebhookError: the body is not an event of this provider.
         """
         ...

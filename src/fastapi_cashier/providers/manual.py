@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from ..errors import SignatureVerificationError
+from ..errors import SignatureVerificationError, WebhookError
 from ..statuses import RefundStatus
 from .base import (
     Capability,
@@ -87,3 +87,7 @@ class ManualProvider:
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         """The manual provider sends no webhooks, so every delivery is refused."""
         raise SignatureVerificationError("the manual provider does not receive webhooks")
+
+    def parse_webhook(self, body: bytes) -> ProviderEvent:
+        """The manual provider stores no webhook events, so there is nothing to parse."""
+        raise WebhookError("the manual provider does not receive webhooks")
