@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import os
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from pydantic import ValidationError as SettingsValidationError
 
 from . import migrations
 from .__about__ import __version__
-from .errors import ConfigurationError
+from .errors import CashierError, ConfigurationError
 from .settings import PaymentsSettings
+from .statuses import WebhookEventStatus
+from .webhooks.inbox import DeliveryResult
+
+if TYPE_CHECKING:
+    from .api.router import PaymentsRouter
+
+T = TypeVar("T")
 
 __all__ = ["main"]
 
@@ -194,3 +208,248 @@ def token(subject: str, admin: bool, email: str | None, expires_in_hours: float)
     except ConfigurationError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(signed)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+_app_option = click.option(
+    "--app",
+    "app_path",
+    default=None,
+    metavar="MODULE:ATTR",
+    help=(
+        "Your PaymentsRouter (or a function returning one), for apps with their own providers; "
+        "default: PaymentsRouter(PaymentsSettings()) from the PAYMENTS_* variables."
+    ),
+)
+
+
+def _load_router(app_path: str | None) -> PaymentsRouter:
+    from .api.router import PaymentsRouter
+
+    if app_path is None:
+        try:
+            return PaymentsRouter(_settings())
+        except ConfigurationError as exc:
+            raise click.ClickException(f"cannot build the PaymentsRouter: {exc.message}") from exc
+    module_name, _, attr = app_path.partition(":")
+    if not module_name or not attr:
+        raise click.BadParameter("expected MODULE:ATTR, e.g. myapp.billing:payments", param_hint="--app")
+    import importlib
+    import sys
+
+    sys.path.insert(0, os.getcwd())
+    try:
+        target: object = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot load {app_path}: {exc}", param_hint="--app") from exc
+    if callable(target) and not isinstance(target, PaymentsRouter):
+        target = target()
+    if not isinstance(target, PaymentsRouter):
+        raise click.BadParameter(f"{app_path} is not a PaymentsRouter", param_hint="--app")
+    return target
+
+
+def _run_with_router(app_path: str | None, work: Callable[[PaymentsRouter], Awaitable[T]]) -> T:
+    payments = _load_router(app_path)
+
+    async def run() -> T:
+        await payments.startup()
+        try:
+            return await work(payments)
+        finally:
+            await payments.shutdown()
+
+    return asyncio.run(run())
+
+
+_DURATION = re.compile(r"^(\d+)\s*([mhd])$")
+
+
+def _parse_since(value: str) -> datetime:
+    """An aware ISO 8601 time, or a duration back from now: ``90m``, ``6h``, ``2d``."""
+    match = _DURATION.match(value.strip())
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}
+        return datetime.now(UTC) - delta[unit]
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(
+            "expected an ISO 8601 time with its offset (2026-11-20T08:00:00+00:00) "
+            "or a duration back from now (90m, 6h, 2d)",
+            param_hint="--since",
+        ) from exc
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise click.BadParameter(
+            "give the time with its UTC offset (e.g. 2026-11-20T08:00:00+00:00)", param_hint="--since"
+        )
+    return parsed
+
+
+def _short(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    line = text.splitlines()[-1]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+@main.group()
+def webhooks() -> None:
+    """Look at stored webhook events; retry failed ones; replay a period."""
+
+
+@webhooks.command("list")
+@click.option(
+    "--status",
+    type=click.Choice([status.value for status in WebhookEventStatus]),
+    default=None,
+    help="Only events in this state.",
+)
+@click.option("--provider", default=None, help="Only this provider's events.")
+@click.option("--type", "event_type", default=None, help="Only this canonical event type.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100), help="How many.")
+@_app_option
+def webhooks_list(
+    status: str | None, provider: str | None, event_type: str | None, limit: int, app_path: str | None
+) -> None:
+    """Stored events, newest first, with their state, attempts and last error."""
+    from .db.models import WebhookEvent
+    from .db.repositories import WebhookEventRepository
+
+    async def work(payments: PaymentsRouter) -> Sequence[WebhookEvent]:
+        conditions = []
+        if status is not None:
+            conditions.append(WebhookEvent.status == WebhookEventStatus(status))
+        if provider is not None:
+            conditions.append(WebhookEvent.provider == provider)
+        if event_type is not None:
+            conditions.append(WebhookEvent.type == event_type)
+        async with payments.session_factory() as session:
+            page = await WebhookEventRepository(session=session).paginate(*conditions, limit=limit)
+        return page.items
+
+    rows = _run_with_router(app_path, work)
+    if not rows:
+        click.echo("no stored webhook events match")
+        return
+    click.echo(
+        f"{'id':36}  {'received (UTC)':19}  {'provider':10} {'type':28} {'status':9} tries  next attempt"
+    )
+    for row in rows:
+        click.echo(
+            f"{row.id!s:36}  {_when(row.received_at):19}  {row.provider:10} {row.type[:28]:28} "
+            f"{row.status.value:9} {row.attempts:5}  {_when(row.next_attempt_at)}"
+        )
+        if row.last_error:
+            click.echo(f"{'':38}{_short(row.last_error, 90)}")
+
+
+def _report(results: Sequence[DeliveryResult]) -> None:
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items())) or "nothing to do"
+    click.echo(summary)
+    for result in results:
+        if result.status == "failed":
+            click.echo(f"  {result.id} ({result.event_id}): {_short(result.detail, 100)}", err=True)
+
+
+@webhooks.command("retry")
+@click.argument("event_ids", nargs=-1, type=click.UUID)
+@click.option("--failed", "all_failed", is_flag=True, help="Every failed event, whatever its attempts.")
+@click.option("--due", is_flag=True, help="Every event whose next attempt is due (what the loop does).")
+@_app_option
+def webhooks_retry(
+    event_ids: tuple[uuid.UUID, ...], all_failed: bool, due: bool, app_path: str | None
+) -> None:
+    """Apply stored events now: the EVENT_IDS given (ids from `webhooks list`), --failed or --due.
+
+    Exits with status 1 when an event failed again (it stays stored, with the new error).
+    """
+    if bool(event_ids) + all_failed + due != 1:
+        raise click.UsageError("give event ids, or --failed, or --due (one of them)")
+
+    async def work(payments: PaymentsRouter) -> list[DeliveryResult]:
+        if due:
+            results: list[DeliveryResult] = []
+            while batch := await payments.inbox.process_due(limit=100):
+                results.extend(batch)
+                click.echo(f"applied {len(results)} due events so far", err=True)
+            return results
+        ids = list(event_ids) or await _failed_ids(payments)
+        results = []
+        with click.progressbar(length=len(ids), label="retrying", file=sys.stderr) as bar:
+            for stored_id in ids:
+                try:
+                    results.append(await payments.inbox.retry(stored_id))
+                except CashierError as exc:
+                    results.append(DeliveryResult(str(stored_id), "failed", exc.message, id=stored_id))
+                bar.update(1)
+        return results
+
+    results = _run_with_router(app_path, work)
+    _report(results)
+    if any(result.status == "failed" for result in results):
+        sys.exit(1)
+
+
+async def _failed_ids(payments: PaymentsRouter) -> list[uuid.UUID]:
+    import sqlalchemy as sa
+
+    from .db.models import WebhookEvent
+
+    stmt = (
+        sa.select(WebhookEvent.id)
+        .where(WebhookEvent.status == WebhookEventStatus.FAILED)
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)
+    )
+    async with payments.session_factory() as session:
+        return list((await session.scalars(stmt)).all())
+
+
+@webhooks.command("replay")
+@click.option(
+    "--since",
+    required=True,
+    help="Events received at or after this time: ISO 8601 with offset, or 90m / 6h / 2d back from now.",
+)
+@click.option("--provider", default=None, help="Only this provider's events.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_app_option
+def webhooks_replay(since: str, provider: str | None, yes: bool, app_path: str | None) -> None:
+    """Apply again every event received since --since, oldest first.
+
+    Safe on events that were applied already: what is already there is skipped, and an applied
+    event keeps its first outcome. Exits with status 1 when an event failed.
+    """
+    start = _parse_since(since)
+
+    async def work(payments: PaymentsRouter) -> list[DeliveryResult]:
+        total = await payments.inbox.count_since(start, provider)
+        if total == 0:
+            return []
+        if not yes:
+            click.confirm(f"replay {total} events received since {start.isoformat()}?", abort=True)
+        with click.progressbar(length=total, label="replaying", file=sys.stderr) as bar:
+            done = 0
+
+            def advance(count: int) -> None:
+                nonlocal done
+                bar.update(count - done)
+                done = count
+
+            return await payments.inbox.replay(since=start, provider=provider, on_progress=advance)
+
+    results = _run_with_router(app_path, work)
+    _report(results)
+    if any(result.status == "failed" for result in results):
+        sys.exit(1)

@@ -124,12 +124,18 @@ class WebhookSettings(_Section):
         retry_interval_seconds: Base delay of the exponential backoff for failed events.
         max_attempts: Attempts after which a failed event stays failed for an admin to look at.
         max_body_bytes: Larger bodies are refused with 413 before any parsing.
+        retry_loop: Whether the router's lifespan runs the background loop that retries due
+            events (and does the periodic housekeeping: expiring credits, purging old
+            idempotency keys and rate-limit windows). Safe in every process at once.
+        poll_interval_seconds: How often that loop looks for due events.
     """
 
     tolerance_seconds: int = Field(default=300, ge=1)
     retry_interval_seconds: int = Field(default=30, ge=1)
     max_attempts: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    retry_loop: bool = True
+    poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
 
 
 class StripeSettings(_Section):
@@ -165,13 +171,18 @@ class FakeProviderSettings(_Section):
     """The in-process fake provider for tests and demos; refused in production.
 
     Attributes:
-        webhook_secret: Secret of the ``Fake-Signature`` HMAC.
+        webhook_secret: Secret of the ``Fake-Signature`` HMAC; events are signed with it.
+        previous_webhook_secrets: Secrets still accepted on deliveries while a rotation is under
+            way (comma-separated or a JSON list in the environment); never used to sign.
         auto_deliver: Deliver each emitted event to the inbox at once (else only keep it in
             ``sent_events``).
     """
 
     webhook_secret: SecretStr
+    previous_webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     auto_deliver: bool = True
+
+    _split = field_validator("previous_webhook_secrets", mode="before")(_split_secrets)
 
 
 class ManualProviderSettings(_Section):

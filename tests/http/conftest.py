@@ -81,6 +81,8 @@ def settings_for(database_url: str, **overrides: Any) -> PaymentsSettings:
         "auth": {"jwt_secret": JWT_SECRET},
         "fake": {"webhook_secret": WEBHOOK_SECRET},
         "default_provider": "fake",
+        # The background retry loop has tests of its own; elsewhere it would only add noise.
+        "webhooks": {"retry_loop": False},
     }
     values.update(overrides)
     return PaymentsSettings(**values)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -14,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..billing.hooks import Hook, HookRegistry
 from ..billing.service import PaymentsService
+from ..db.base import utcnow
 from ..db.engine import create_engine, create_session_factory, create_tables
 from ..db.models import Customer
 from ..errors import ConfigurationError
@@ -32,6 +36,10 @@ __all__ = ["PaymentsRouter"]
 logger = logging.getLogger("fastapi_cashier")
 
 Authenticate = Callable[..., Principal | Awaitable[Principal]]
+
+#: Stored events the background loop applies per pass before looking again at once.
+_BATCH = 100
+_HOUSEKEEPING_INTERVAL = 3600.0
 
 
 class PaymentsRouter(APIRouter):
@@ -154,10 +162,53 @@ class PaymentsRouter(APIRouter):
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         await self.startup()
+        worker = asyncio.create_task(self._background()) if self.settings.webhooks.retry_loop else None
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await self.shutdown()
+
+    async def _background(self) -> None:
+        """Retry due webhook events every ``poll_interval_seconds``; housekeeping every hour.
+
+        Runs in every app process; claiming with ``SKIP LOCKED`` keeps the processes apart. A
+        failure is logged and the loop goes on: it must outlive a database restart.
+        """
+        interval = self.settings.webhooks.poll_interval_seconds
+        housekeeping_due = time.monotonic()
+        while True:
+            busy = False
+            try:
+                results = await self.inbox.process_due(limit=_BATCH)
+                busy = len(results) == _BATCH
+                if results:
+                    logger.info("retried %d stored webhook events", len(results))
+                if time.monotonic() >= housekeeping_due:
+                    await self.housekeeping()
+                    housekeeping_due = time.monotonic() + _HOUSEKEEPING_INTERVAL
+            except Exception:
+                logger.exception("the background loop failed; it runs again in %s s", interval)
+            await asyncio.sleep(0 if busy else interval)
+
+    async def housekeeping(self) -> dict[str, int]:
+        """Periodic clean-up, run hourly by the lifespan loop; call it from a scheduler otherwise.
+
+        Expires credit grants past their ``expires_at``, deletes idempotency keys older than
+        24 hours and rate-limit windows older than two days. Idempotent, safe in many processes.
+
+        Returns:
+            How many credits expired and rows were deleted, by kind.
+        """
+        async with self.service() as svc:
+            expired = await svc.credits.expire_due()
+        async with self.service() as svc:
+            windows = await svc.rate_limits.purge(utcnow() - timedelta(days=2))
+        keys = await self.idempotency.purge(timedelta(hours=24))
+        return {"credits_expired": expired, "idempotency_keys": keys, "rate_limit_windows": windows}
 
     async def startup(self) -> None:
         """Open the engine and create missing tables when configured. Idempotent."""

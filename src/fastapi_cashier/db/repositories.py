@@ -247,6 +247,7 @@ class StatusChangeRepository(Repository[m.StatusChange]):
 class WebhookEventRepository(Repository[m.WebhookEvent]):
     model_type = m.WebhookEvent
     noun = "webhook event"
+    page_column = "received_at"
 
     async def by_event_id(self, provider: str, event_id: str) -> m.WebhookEvent | None:
         """The stored delivery of ``event_id`` from ``provider``."""

@@ -107,6 +107,8 @@ class Repository(Generic[ModelT]):
     model_type: ClassVar[type[Base]]
     #: How the model is called in error messages.
     noun: ClassVar[str] = "object"
+    #: The timestamp column :meth:`paginate` orders by, newest first.
+    page_column: ClassVar[str] = "created_at"
 
     def __init__(self, *, session: AsyncSession) -> None:
         self.session = session
@@ -204,31 +206,23 @@ class Repository(Generic[ModelT]):
     ) -> Page[ModelT]:
         """Newest first, ``limit`` per page, continuing after ``cursor``.
 
-        Keyset pagination on ``(created_at, id)``: stable while rows are inserted, and each page
-        costs the same however deep it is.
+        Keyset pagination on ``(created_at, id)`` (:attr:`page_column` instead of ``created_at``
+        where set): stable while rows are inserted, and each page costs the same however deep
+        it is.
         """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
         model: Any = self._model
+        when = getattr(model, self.page_column)
         conditions = list(where)
         if cursor is not None:
-            after_created, after_id = decode_cursor(cursor)
-            conditions.append(
-                sa.or_(
-                    model.created_at < after_created,
-                    sa.and_(model.created_at == after_created, model.id < after_id),
-                )
-            )
-        stmt = (
-            sa.select(model)
-            .where(*conditions)
-            .order_by(model.created_at.desc(), model.id.desc())
-            .limit(limit + 1)
-        )
+            after_when, after_id = decode_cursor(cursor)
+            conditions.append(sa.or_(when < after_when, sa.and_(when == after_when, model.id < after_id)))
+        stmt = sa.select(model).where(*conditions).order_by(when.desc(), model.id.desc()).limit(limit + 1)
         rows = (await self.session.execute(stmt)).scalars().all()
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
-            next_cursor = encode_cursor(last.created_at, last.id)
+            next_cursor = encode_cursor(getattr(last, self.page_column), last.id)
         return Page(items=items, next_cursor=next_cursor)

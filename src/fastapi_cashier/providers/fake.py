@@ -179,7 +179,10 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
     def from_settings(cls, settings: FakeProviderSettings, *, tolerance_seconds: int) -> FakeProvider:
         """Build the provider from ``PaymentsSettings.fake`` and the webhook tolerance."""
         return cls(
-            webhook_secret=settings.webhook_secret.get_secret_value(),
+            webhook_secret=[
+                settings.webhook_secret.get_secret_value(),
+                *(secret.get_secret_value() for secret in settings.previous_webhook_secrets),
+            ],
             auto_deliver=settings.auto_deliver,
             tolerance_seconds=tolerance_seconds,
         )

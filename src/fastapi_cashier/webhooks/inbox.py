@@ -3,29 +3,40 @@
 1. The adapter verifies the signature on the raw body; a failure stores and applies nothing.
 2. The event is inserted into ``webhook_events`` and committed under its unique
    ``(provider, event_id)``: a duplicate delivery finds the row and applies nothing, unless the
-   stored event is still pending or failed, when the redelivery applies it.
+   stored event is still pending or failed, when the redelivery applies it. The stored row
+   carries a lease (``next_attempt_at``): if the process dies before the apply commits, the
+   retry loop of any process picks the event up when the lease runs out.
 3. The event row is locked and the event applied in one transaction, then marked
    ``processed`` or ``ignored`` (with the reason). Hooks run after that commit.
 4. A failure while applying rolls back the apply and leaves the stored event ``failed`` with
-   the error, the attempt count and when to try next: it is never lost.
+   the error, the attempt count and when to try next (exponential backoff): it is never lost.
+   After ``max_attempts`` it stays ``failed`` with no next attempt, for an admin to look at.
+
+Claiming due events (:meth:`WebhookInbox.process_due`) selects them ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL and MariaDB and moves their lease forward before applying, so processes running
+side by side never pick the same event; the apply itself re-checks the status under the row
+lock, so even an expired lease can never apply an event twice.
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Literal
 
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..billing._base import now
 from ..billing.service import PaymentsService
 from ..db.models import WebhookEvent
 from ..db.repositories import WebhookEventRepository
-from ..errors import ConflictError, NotFoundError
+from ..errors import ConflictError, NotFoundError, ValidationError
 from ..providers.base import PaymentProvider, ProviderEvent
 from ..settings import WebhookSettings
 from ..statuses import WebhookEventStatus
@@ -34,18 +45,50 @@ __all__ = ["DeliveryResult", "WebhookInbox"]
 
 logger = logging.getLogger("fastapi_cashier")
 
+_FINAL = (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED)
+_OPEN = (WebhookEventStatus.PENDING, WebhookEventStatus.FAILED)
+#: Immediate re-runs of an apply that lost a deadlock or a serialization race.
+_TRANSIENT_RERUNS = 3
+
+Progress = Callable[[int], None]
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
-    """What happened to one delivery."""
+    """What happened to one delivery or one attempt at a stored event.
+
+    Attributes:
+        event_id: The provider's event id.
+        status: ``processed``, ``ignored`` (``detail`` says why), ``failed`` (``detail`` is the
+            error; the event is kept for a retry) or ``duplicate`` (already applied: nothing done).
+        detail: The reason or the error.
+        id: The stored row's id, when the event was stored.
+    """
 
     event_id: str
     status: Literal["processed", "ignored", "failed", "duplicate"]
     detail: str | None = None
+    id: uuid.UUID | None = None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error that a re-run of the same transaction may not meet again.
+
+    Deadlocks and lock-wait timeouts (MariaDB 1213 and 1205) and serialization failures and
+    deadlocks (PostgreSQL SQLSTATE 40001 and 40P01).
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and args[0] in (1205, 1213):
+        return True
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state in ("40001", "40P01")
 
 
 class WebhookInbox:
-    """The durable inbox shared by the HTTP endpoint and the fake provider's delivery."""
+    """The durable inbox shared by the HTTP endpoint, the retry loop, the admin API and the CLI."""
 
     def __init__(
         self,
@@ -67,6 +110,8 @@ class WebhookInbox:
             raise NotFoundError(f"no enabled provider is called {name!r}", details={"provider": name})
         return provider
 
+    # ------------------------------------------------------------------ deliveries
+
     async def receive(self, provider_name: str, headers: Mapping[str, str], body: bytes) -> DeliveryResult:
         """Verify, store and apply one delivery.
 
@@ -81,9 +126,9 @@ class WebhookInbox:
             # Stored before: applied already (a duplicate changes nothing), or still pending or
             # failed, in which case the provider's redelivery is a retry and is applied now.
             stored = await self._stored(event)
-            if stored is None or stored.status in (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED):
-                return DeliveryResult(event.id, "duplicate")
-        return await self.apply(stored, event)
+            if stored is None or stored.status in _FINAL:
+                return DeliveryResult(event.id, "duplicate", id=stored.id if stored else None)
+        return await self._attempt(stored.id, provider, event)
 
     async def _store(self, event: ProviderEvent, body: bytes) -> WebhookEvent | None:
         async with self._session_factory()() as session:
@@ -96,6 +141,7 @@ class WebhookInbox:
                 occurred_at=event.occurred_at,
                 raw_body=body,
                 status=WebhookEventStatus.PENDING,
+                next_attempt_at=self._lease_end(),
             )
             try:
                 await WebhookEventRepository(session=session).add(row)
@@ -108,37 +154,205 @@ class WebhookInbox:
         async with self._session_factory()() as session:
             return await WebhookEventRepository(session=session).by_event_id(event.provider, event.id)
 
-    async def apply(self, stored: WebhookEvent, event: ProviderEvent) -> DeliveryResult:
-        """Apply a stored event once: lock its row, apply, record the outcome, commit."""
+    def _lease_end(self) -> datetime:
+        """How long an attempt may take before another process may pick the event up."""
+        return now() + timedelta(seconds=self._settings.retry_interval_seconds)
+
+    # ------------------------------------------------------------------ applying
+
+    async def _attempt(
+        self, stored_id: uuid.UUID, provider: PaymentProvider, event: ProviderEvent, *, replay: bool = False
+    ) -> DeliveryResult:
+        """Apply a stored event once, re-running transient database failures; record a failure."""
+        try:
+            event = await self._refreshed(provider, event)
+        except Exception as exc:
+            logger.warning("re-reading the object of %s event %s failed: %s", event.provider, event.id, exc)
+            return await self._record_failure(stored_id, event, exc, replay=replay)
+        for rerun in range(_TRANSIENT_RERUNS + 1):
+            try:
+                return await self._apply(stored_id, event, replay=replay)
+            except Exception as exc:
+                if is_transient(exc) and rerun < _TRANSIENT_RERUNS:
+                    logger.info("applying %s event %s met %s; again", event.provider, event.id, exc)
+                    continue
+                logger.exception("applying %s event %s failed", event.provider, event.id)
+                return await self._record_failure(stored_id, event, exc, replay=replay)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+    @staticmethod
+    async def _refreshed(provider: PaymentProvider, event: ProviderEvent) -> ProviderEvent:
+        """The event with the object's current state, for adapters that ask for a re-read."""
+        if not event.refetch:
+            return event
+        snapshot = await provider.fetch(event.object_kind, event.object_id)
+        return replace(event, snapshot=snapshot)
+
+    async def _apply(self, stored_id: uuid.UUID, event: ProviderEvent, *, replay: bool) -> DeliveryResult:
         async with self._session_factory()() as session:
             svc = self._service_factory(session)
             try:
-                row = await WebhookEventRepository(session=session).get(stored.id, for_update=True)
-                if row.status in (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED):
+                row = await WebhookEventRepository(session=session).get(stored_id, for_update=True)
+                was_final = row.status in _FINAL
+                if was_final and not replay:
                     await svc.rollback()
-                    return DeliveryResult(event.id, "duplicate")
+                    return DeliveryResult(event.id, "duplicate", id=stored_id)
                 outcome = await svc.events.apply(event)
+                if was_final and outcome.status == "ignored":
+                    # A replay whose effect is already there: the row keeps its first outcome.
+                    await svc.commit()
+                    return DeliveryResult(event.id, "ignored", outcome.reason, id=stored_id)
                 row.status = WebhookEventStatus(outcome.status)
                 row.last_error = outcome.reason
                 row.attempts += 1
                 row.processed_at = now()
                 row.next_attempt_at = None
                 await svc.commit()
-                return DeliveryResult(event.id, outcome.status, outcome.reason)
-            except Exception as exc:
+                return DeliveryResult(event.id, outcome.status, outcome.reason, id=stored_id)
+            except BaseException:
                 await svc.rollback()
-                logger.exception("applying %s event %s failed", event.provider, event.id)
-                await self._record_failure(session, stored.id, exc)
-                return DeliveryResult(event.id, "failed", str(exc))
+                raise
 
-    async def _record_failure(self, session: AsyncSession, stored_id: object, exc: Exception) -> None:
-        row = await WebhookEventRepository(session=session).get(stored_id, for_update=True)  # type: ignore[arg-type]
-        row.attempts += 1
-        row.status = WebhookEventStatus.FAILED
-        row.last_error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
-        if row.attempts < self._settings.max_attempts:
-            delay = self._settings.retry_interval_seconds * 2 ** (row.attempts - 1)
-            row.next_attempt_at = now() + timedelta(seconds=delay)
-        else:
-            row.next_attempt_at = None
-        await session.commit()
+    async def _record_failure(
+        self, stored_id: uuid.UUID, event: ProviderEvent, exc: Exception, *, replay: bool
+    ) -> DeliveryResult:
+        error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        async with self._session_factory()() as session:
+            row = await WebhookEventRepository(session=session).get(stored_id, for_update=True)
+            if row.status in _FINAL:
+                # A replay of an applied event failed: its first outcome stands.
+                await session.rollback()
+                return DeliveryResult(event.id, "failed", error, id=stored_id)
+            row.attempts += 1
+            row.status = WebhookEventStatus.FAILED
+            row.last_error = error
+            if row.attempts < self._settings.max_attempts:
+                delay = self._settings.retry_interval_seconds * 2 ** (row.attempts - 1)
+                row.next_attempt_at = now() + timedelta(seconds=delay)
+            else:
+                row.next_attempt_at = None
+                logger.error(
+                    "%s event %s failed %d times and will not be retried automatically",
+                    event.provider,
+                    event.id,
+                    row.attempts,
+                )
+            await session.commit()
+            return DeliveryResult(event.id, "failed", error, id=stored_id)
+
+    async def _attempt_stored(self, row: WebhookEvent, *, replay: bool = False) -> DeliveryResult:
+        """Re-parse a stored body and attempt it; an unparseable body is recorded as a failure."""
+        try:
+            provider = self.provider(row.provider)
+            event = provider.parse_webhook(row.raw_body)
+        except Exception as exc:
+            placeholder = ProviderEvent(
+                provider=row.provider,
+                id=row.event_id,
+                type=row.type,
+                occurred_at=row.occurred_at or row.received_at,
+                object_kind=row.object_kind or "unknown",  # type: ignore[arg-type]
+                object_id=row.object_provider_id or "",
+                snapshot=None,
+            )
+            return await self._record_failure(row.id, placeholder, exc, replay=replay)
+        return await self._attempt(row.id, provider, event, replay=replay)
+
+    # ------------------------------------------------------------------ retries
+
+    async def process_due(self, *, limit: int = 100) -> list[DeliveryResult]:
+        """Claim and apply up to ``limit`` stored events whose next attempt is due.
+
+        Pending events whose first attempt never finished (the process died) and failed events
+        whose backoff has passed are both due. Safe to run in many processes at once.
+        """
+        results: list[DeliveryResult] = []
+        while len(results) < limit:
+            claimed = await self._claim()
+            if claimed is None:
+                break
+            results.append(await self._attempt_stored(claimed))
+        return results
+
+    async def _claim(self) -> WebhookEvent | None:
+        """Take the oldest due event: lock it (skipping rows others hold), extend its lease."""
+        async with self._session_factory()() as session:
+            stmt = (
+                sa.select(WebhookEvent)
+                .where(
+                    WebhookEvent.status.in_(_OPEN),
+                    WebhookEvent.next_attempt_at.is_not(None),
+                    WebhookEvent.next_attempt_at <= now(),
+                )
+                .order_by(WebhookEvent.next_attempt_at, WebhookEvent.received_at)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            row = await session.scalar(stmt)
+            if row is None:
+                await session.rollback()
+                return None
+            row.next_attempt_at = self._lease_end()
+            await session.commit()
+            return row
+
+    async def retry(self, stored_id: uuid.UUID) -> DeliveryResult:
+        """Apply a pending or failed stored event now, whatever its attempts (admins, CLI).
+
+        Raises:
+            NotFoundError: no stored event has this id.
+            ConflictError: the event was processed or ignored already (use :meth:`replay`).
+        """
+        async with self._session_factory()() as session:
+            row = await WebhookEventRepository(session=session).get(stored_id)
+        if row.status in _FINAL:
+            raise ConflictError(
+                f"webhook event {row.event_id} is {row.status.value} already; replay it to apply it again",
+                details={"status": row.status.value},
+            )
+        return await self._attempt_stored(row)
+
+    async def replay(
+        self,
+        *,
+        since: datetime,
+        provider: str | None = None,
+        on_progress: Progress | None = None,
+    ) -> list[DeliveryResult]:
+        """Apply again every stored event received at or after ``since``, oldest first.
+
+        Safe to run on events that were applied: the ordering guard and the status machines
+        skip what is already there, and an applied event keeps its first outcome. Useful after
+        restoring a backup, or after fixing a failure that affected many events.
+
+        Args:
+            since: A timezone-aware time; events received before it are left alone.
+            provider: Only this provider's events.
+            on_progress: Called with the number of events done after each one (progress bars).
+
+        Raises:
+            ValidationError: ``since`` is naive.
+        """
+        if since.tzinfo is None or since.utcoffset() is None:
+            raise ValidationError("since must be a timezone-aware datetime", field="since")
+        ids = await self._ids_since(since, provider)
+        results: list[DeliveryResult] = []
+        for stored_id in ids:
+            async with self._session_factory()() as session:
+                row = await WebhookEventRepository(session=session).get(stored_id)
+            results.append(await self._attempt_stored(row, replay=True))
+            if on_progress is not None:
+                on_progress(len(results))
+        return results
+
+    async def count_since(self, since: datetime, provider: str | None = None) -> int:
+        """How many stored events :meth:`replay` would go through."""
+        return len(await self._ids_since(since, provider))
+
+    async def _ids_since(self, since: datetime, provider: str | None) -> Sequence[uuid.UUID]:
+        stmt = sa.select(WebhookEvent.id).where(WebhookEvent.received_at >= since)
+        if provider is not None:
+            stmt = stmt.where(WebhookEvent.provider == provider)
+        stmt = stmt.order_by(WebhookEvent.received_at, WebhookEvent.id)
+        async with self._session_factory()() as session:
+            return list((await session.scalars(stmt)).all())

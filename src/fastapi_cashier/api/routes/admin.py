@@ -1,4 +1,4 @@
-"""Admin routes: customers, every payment, manual payments, refunds, the summary."""
+"""Admin routes: customers, every payment, manual payments, refunds, the summary, webhook events."""
 
 import uuid
 from datetime import datetime
@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from ...billing.payments import PaymentFilters
-from ...db.models import Customer
-from ...db.repositories import CustomerRepository
-from ...statuses import PaymentStatus
+from ...db.models import Customer, WebhookEvent
+from ...db.repositories import CustomerRepository, WebhookEventRepository
+from ...statuses import PaymentStatus, WebhookEventStatus
 from ..auth import Principal
 from ..problems import ProblemRoute, problem_responses
 from ..schemas import (
@@ -24,6 +24,7 @@ from ..schemas import (
     SummaryOut,
     dump,
 )
+from ..webhook_schemas import WebhookAttemptOut, WebhookEventOut
 from ._common import idempotent, require_aware
 
 if TYPE_CHECKING:
@@ -149,5 +150,59 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         """Totals by status, provider and currency; MRR per currency; active subscriptions."""
         async with payments.service() as svc:
             return await svc.reports.summary()
+
+    @router.get("/webhook-events", name="payments:admin_webhook_events", response_model=Page[WebhookEventOut])
+    async def list_webhook_events(
+        _admin: Admin,
+        status: WebhookEventStatus | None = None,
+        provider: Annotated[str | None, Query(max_length=40)] = None,
+        type: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> Any:
+        """Stored webhook deliveries, newest first; filter by ``status``, ``provider`` and ``type``.
+
+        ``status=failed`` lists what needs attention: events that failed to apply, with the
+        error, the attempts made and when the next one is due (``null``: no more automatic ones).
+        """
+        conditions = []
+        if status is not None:
+            conditions.append(WebhookEvent.status == status)
+        if provider is not None:
+            conditions.append(WebhookEvent.provider == provider)
+        if type is not None:
+            conditions.append(WebhookEvent.type == type)
+        async with payments.service() as svc:
+            page = await WebhookEventRepository(session=svc.session).paginate(
+                *conditions, limit=limit, cursor=cursor
+            )
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+    @router.get(
+        "/webhook-events/{event_row_id}",
+        name="payments:admin_webhook_event",
+        response_model=WebhookEventOut,
+    )
+    async def get_webhook_event(event_row_id: uuid.UUID, _admin: Admin) -> Any:
+        """One stored webhook delivery, by the id the listing gives."""
+        async with payments.service() as svc:
+            return await WebhookEventRepository(session=svc.session).get(event_row_id)
+
+    @router.post(
+        "/webhook-events/{event_row_id}/retry",
+        name="payments:admin_webhook_retry",
+        response_model=WebhookAttemptOut,
+        responses=problem_responses(409),
+    )
+    async def retry_webhook_event(event_row_id: uuid.UUID, _admin: Admin) -> Any:
+        """Apply a pending or failed event now, whatever its attempts so far.
+
+        Answers 200 with the outcome (a failure is recorded on the event, as in the retry loop);
+        409 when the event was processed or ignored already.
+        """
+        result = await payments.inbox.retry(event_row_id)
+        async with payments.service() as svc:
+            row = await WebhookEventRepository(session=svc.session).get(event_row_id)
+        return {"outcome": result.status, "detail": result.detail, "event": row}
 
     return router

@@ -1,0 +1,384 @@
+"""Stored events that failed or were never applied: backoff, claiming, the loop, admins, replays."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from fastapi_cashier import PaymentsRouter
+from fastapi_cashier.billing.events import EventApplier
+from fastapi_cashier.db.base import utcnow
+from fastapi_cashier.db.models import StatusChange, WebhookEvent
+from fastapi_cashier.providers.base import ProviderEvent
+
+from .conftest import Harness, settings_for
+
+pytestmark = pytest.mark.anyio
+
+Delivery = tuple[dict[str, str], bytes]
+
+
+async def _one_off_events(harness: Harness, count: int = 1) -> list[Delivery]:
+    """The signed events of ``count`` paid one-off checkouts, not delivered yet."""
+    harness.fake.auto_deliver = False
+    for _ in range(count):
+        await harness.pay_one_off()
+    events = list(harness.fake.sent_events)
+    harness.fake.sent_events.clear()
+    assert len(events) == 2 * count
+    return events
+
+
+async def _rows(harness: Harness) -> list[WebhookEvent]:
+    async with harness.payments.session_factory() as session:
+        stmt = sa.select(WebhookEvent).order_by(WebhookEvent.received_at, WebhookEvent.id)
+        return list((await session.scalars(stmt)).all())
+
+
+async def _make_due(harness: Harness) -> None:
+    """Move every scheduled attempt into the past (the clock of the inbox is the real one)."""
+    async with harness.payments.session_factory() as session:
+        await session.execute(
+            sa.update(WebhookEvent)
+            .where(WebhookEvent.next_attempt_at.is_not(None))
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+
+
+async def _status_changes(harness: Harness) -> list[tuple[str, str | None, str]]:
+    async with harness.payments.session_factory() as session:
+        rows = (await session.scalars(sa.select(StatusChange))).all()
+    changes = [(row.entity_type, row.from_status, row.to_status) for row in rows]
+    return sorted(changes, key=lambda change: (change[0], change[1] or "", change[2]))
+
+
+async def _payment_statuses(harness: Harness, subject: str = "alice") -> list[str]:
+    listed = await harness.client.get("/billing/payments", headers=harness.auth(subject))
+    return [payment["status"] for payment in listed.json()["items"]]
+
+
+@pytest.fixture
+def broken_apply(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make applying fail after it has changed rows; the list collects the failed event ids.
+
+    Clearing the list's ``"on"`` marker lets applies through again.
+    """
+    original = EventApplier.apply
+    failed: list[str] = ["on"]
+
+    async def apply(self: EventApplier, event: ProviderEvent) -> Any:
+        outcome = await original(self, event)
+        if "on" in failed:
+            failed.append(event.id)
+            raise RuntimeError(f"injected failure after applying {event.id}")
+        return outcome
+
+    monkeypatch.setattr(EventApplier, "apply", apply)
+    return failed
+
+
+async def _deliver(harness: Harness, delivery: Delivery) -> dict[str, Any]:
+    headers, body = delivery
+    response = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_a_failure_mid_apply_leaves_nothing_and_the_retry_applies_it_once(
+    harness: Harness, broken_apply: list[str]
+) -> None:
+    payment_event, checkout_event = await _one_off_events(harness)
+    before = await _status_changes(harness)
+    assert (await _deliver(harness, payment_event))["status"] == "failed"
+    # The apply had changed the payment before failing: all of it was rolled back.
+    assert await _status_changes(harness) == before
+    assert await _payment_statuses(harness) == []
+    (row,) = await _rows(harness)
+    assert (row.status.value, row.attempts) == ("failed", 1)
+    assert "injected failure" in (row.last_error or "")
+    assert row.next_attempt_at is not None
+    delay = (row.next_attempt_at - utcnow()).total_seconds()
+    interval = harness.settings.webhooks.retry_interval_seconds
+    assert interval - 5 < delay <= interval
+
+    assert await harness.payments.inbox.process_due() == []  # not due yet
+    broken_apply.clear()
+    await _make_due(harness)
+    (result,) = await harness.payments.inbox.process_due()
+    assert (result.status, result.id) == ("processed", row.id)
+    assert await harness.payments.inbox.process_due() == []
+    assert await _payment_statuses(harness) == ["succeeded"]
+    (row,) = await _rows(harness)
+    assert (row.status.value, row.attempts, row.next_attempt_at) == ("processed", 2, None)
+    assert row.last_error is None
+    payment_changes = [change for change in await _status_changes(harness) if change[0] == "payment"]
+    assert payment_changes == [("payment", None, "pending"), ("payment", "pending", "succeeded")]
+    assert (await _deliver(harness, payment_event))["status"] == "duplicate"
+    assert (await _deliver(harness, checkout_event))["status"] in ("processed", "ignored")
+
+
+async def test_backoff_doubles_and_stops_after_max_attempts_for_an_admin_to_retry(
+    engine: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(
+        database_url,
+        database={"url": database_url, "create_tables": False},
+        webhooks={"retry_loop": False, "retry_interval_seconds": 10, "max_attempts": 3},
+    )
+    async with _harness(settings) as harness:
+        original = EventApplier.apply
+        broken = True
+
+        async def apply(self: EventApplier, event: ProviderEvent) -> Any:
+            if broken:
+                raise RuntimeError("the ledger is read-only")
+            return await original(self, event)
+
+        monkeypatch.setattr(EventApplier, "apply", apply)
+        payment_event, _ = await _one_off_events(harness)
+        await _deliver(harness, payment_event)
+        delays = []
+        for _ in range(2):
+            (row,) = await _rows(harness)
+            assert row.next_attempt_at is not None
+            delays.append(round((row.next_attempt_at - utcnow()).total_seconds()))
+            await _make_due(harness)
+            (result,) = await harness.payments.inbox.process_due()
+            assert result.status == "failed"
+        (row,) = await _rows(harness)
+        assert delays == [10, 20]
+        assert (row.status.value, row.attempts, row.next_attempt_at) == ("failed", 3, None)
+        await _make_due(harness)
+        assert await harness.payments.inbox.process_due() == []  # given up: only an admin retries now
+
+        admin = harness.auth("ops", admin=True)
+        listed = await harness.client.get("/billing/admin/webhook-events?status=failed", headers=admin)
+        assert listed.status_code == 200
+        (item,) = listed.json()["items"]
+        assert (item["id"], item["attempts"], item["next_attempt_at"]) == (str(row.id), 3, None)
+        assert "the ledger is read-only" in item["last_error"]
+
+        again = await harness.client.post(f"/billing/admin/webhook-events/{row.id}/retry", headers=admin)
+        assert again.status_code == 200
+        assert again.json()["outcome"] == "failed"
+        assert again.json()["event"]["attempts"] == 4
+
+        broken = False
+        fixed = await harness.client.post(f"/billing/admin/webhook-events/{row.id}/retry", headers=admin)
+        assert fixed.status_code == 200, fixed.text
+        assert (fixed.json()["outcome"], fixed.json()["event"]["status"]) == ("processed", "processed")
+        assert await _payment_statuses(harness) == ["succeeded"]
+        done = await harness.client.post(f"/billing/admin/webhook-events/{row.id}/retry", headers=admin)
+        assert done.status_code == 409
+        assert done.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_event_whose_process_died_mid_apply_is_applied_once_after_a_restart(
+    engine: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(
+        database_url,
+        database={"url": database_url, "create_tables": False},
+        webhooks={"retry_loop": False, "retry_interval_seconds": 1, "poll_interval_seconds": 0.05},
+    )
+    async with _harness(settings) as harness:
+        payment_event, _ = await _one_off_events(harness)
+        original = EventApplier.apply
+
+        async def dies(self: EventApplier, event: ProviderEvent) -> Any:
+            await original(self, event)
+            raise SystemExit("killed while applying")  # not an Exception: nothing records it
+
+        monkeypatch.setattr(EventApplier, "apply", dies)
+        headers, body = payment_event
+        with pytest.raises(SystemExit):
+            await harness.payments.inbox.receive("fake", headers, body)
+        monkeypatch.setattr(EventApplier, "apply", original)
+        (row,) = await _rows(harness)
+        assert (row.status.value, row.attempts) == ("pending", 0)
+        assert row.next_attempt_at is not None  # the lease of the attempt that died
+        assert await _payment_statuses(harness) == []
+
+    # "Restart": a new app whose lifespan runs the retry loop picks the event up once the
+    # lease of the dead attempt has run out.
+    restarted = settings.model_copy(
+        update={"webhooks": settings.webhooks.model_copy(update={"retry_loop": True})}
+    )
+    async with _harness(restarted) as harness:
+        with anyio.fail_after(10):
+            while (await _rows(harness))[0].status.value != "processed":  # noqa: ASYNC110 - polls the database
+                await anyio.sleep(0.05)
+        assert await _payment_statuses(harness) == ["succeeded"]
+        (row,) = await _rows(harness)
+        assert row.attempts == 1
+        payment_changes = [change for change in await _status_changes(harness) if change[0] == "payment"]
+        assert payment_changes == [("payment", None, "pending"), ("payment", "pending", "succeeded")]
+
+
+async def test_concurrent_claimers_apply_every_due_event_exactly_once(
+    harness: Harness, broken_apply: list[str]
+) -> None:
+    events = await _one_off_events(harness, count=6)
+    for delivery in events:
+        assert (await _deliver(harness, delivery))["status"] == "failed"
+    broken_apply.clear()
+    await _make_due(harness)
+    results: list[Any] = []
+
+    async def claimer() -> None:
+        results.extend(await harness.payments.inbox.process_due(limit=100))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(4):
+            group.start_soon(claimer)
+    assert len(results) == len(events)
+    assert len({result.id for result in results}) == len(events)
+    assert {result.status for result in results} <= {"processed", "ignored", "duplicate"}
+    assert await _payment_statuses(harness) == ["succeeded"] * 6
+    changes = await _status_changes(harness)
+    assert changes.count(("payment", "pending", "succeeded")) == 6
+    assert {row.status.value for row in await _rows(harness)} <= {"processed", "ignored"}
+
+
+async def test_hooks_run_once_per_change_and_a_failing_hook_loses_nothing(harness: Harness) -> None:
+    seen: list[str] = []
+
+    @harness.payments.on("payment.succeeded")
+    async def record(event: Any) -> None:
+        seen.append(event.entity_id)
+
+    @harness.payments.on("payment.succeeded")
+    async def explode(event: Any) -> None:
+        raise RuntimeError("the host's mailer is down")
+
+    payment_event, checkout_event = await _one_off_events(harness)
+    for delivery in (payment_event, payment_event, checkout_event, payment_event):
+        await _deliver(harness, delivery)
+    assert len(seen) == 1
+    assert await _payment_statuses(harness) == ["succeeded"]
+    assert {row.status.value for row in await _rows(harness)} <= {"processed", "ignored"}
+
+    replayed = await harness.payments.inbox.replay(since=utcnow() - timedelta(hours=1))
+    assert len(replayed) == 2
+    assert len(seen) == 1  # nothing changed, so nothing to tell the host
+    first, _ = await _rows(harness)
+    assert first.status.value == "processed"
+
+
+async def test_replay_is_safe_on_applied_events_and_refuses_naive_times(harness: Harness) -> None:
+    from fastapi_cashier.errors import ValidationError
+
+    for delivery in await _one_off_events(harness, count=2):
+        await _deliver(harness, delivery)
+    before = (await _rows(harness), await _status_changes(harness))
+    progress: list[int] = []
+    results = await harness.payments.inbox.replay(
+        since=utcnow() - timedelta(minutes=5), provider="fake", on_progress=progress.append
+    )
+    assert progress == [1, 2, 3, 4]
+    assert {result.status for result in results} <= {"ignored", "processed"}
+    after = (await _rows(harness), await _status_changes(harness))
+    assert [row.status for row in after[0]] == [row.status for row in before[0]]
+    assert after[1] == before[1]
+    assert await harness.payments.inbox.replay(since=utcnow() + timedelta(minutes=1)) == []
+    assert await harness.payments.inbox.replay(since=utcnow(), provider="nope") == []
+    with pytest.raises(ValidationError):
+        await harness.payments.inbox.replay(since=utcnow().replace(tzinfo=None))
+
+
+async def test_admin_webhook_listing_filters_pages_and_needs_the_admin_role(harness: Harness) -> None:
+    for delivery in await _one_off_events(harness, count=3):
+        await _deliver(harness, delivery)
+    admin = harness.auth("ops", admin=True)
+    everything = await harness.client.get("/billing/admin/webhook-events?limit=100", headers=admin)
+    assert everything.status_code == 200
+    items = everything.json()["items"]
+    assert len(items) == 6
+    assert [item["received_at"] for item in items] == sorted(
+        (item["received_at"] for item in items), reverse=True
+    )
+    by_type = await harness.client.get("/billing/admin/webhook-events?type=payment.succeeded", headers=admin)
+    assert {item["type"] for item in by_type.json()["items"]} == {"payment.succeeded"}
+    assert len(by_type.json()["items"]) == 3
+    none = await harness.client.get("/billing/admin/webhook-events?provider=stripe", headers=admin)
+    assert none.json() == {"items": [], "next_cursor": None}
+    failed = await harness.client.get("/billing/admin/webhook-events?status=failed", headers=admin)
+    assert failed.json()["items"] == []
+
+    pages: list[str] = []
+    cursor = None
+    while True:
+        query = "limit=4" + (f"&cursor={cursor}" if cursor else "")
+        page = (await harness.client.get(f"/billing/admin/webhook-events?{query}", headers=admin)).json()
+        pages.extend(item["id"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == [item["id"] for item in items]
+
+    one = await harness.client.get(f"/billing/admin/webhook-events/{items[0]['id']}", headers=admin)
+    assert one.json() == items[0]
+    assert json.loads(json.dumps(one.json()))["status"] in ("processed", "ignored")
+
+    customer = harness.auth("alice")
+    assert (await harness.client.get("/billing/admin/webhook-events", headers=customer)).status_code == 403
+    retry = f"/billing/admin/webhook-events/{items[0]['id']}/retry"
+    assert (await harness.client.post(retry, headers=customer)).status_code == 403
+    unknown = "/billing/admin/webhook-events/00000000-0000-0000-0000-000000000000/retry"
+    missing = await harness.client.post(unknown, headers=admin)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "not_found"
+    bad = await harness.client.get("/billing/admin/webhook-events?status=lost", headers=admin)
+    assert bad.status_code == 422
+
+
+async def test_a_rotated_fake_secret_is_accepted_while_listed(engine: Any, database_url: str) -> None:
+    from fastapi_cashier.providers.fake import FakeProvider
+
+    settings = settings_for(
+        database_url,
+        database={"url": database_url, "create_tables": False},
+        fake={"webhook_secret": "whsec_new_secret", "previous_webhook_secrets": "whsec_old_one,whsec_older"},
+    )
+    async with _harness(settings) as harness:
+        payment_event, _ = await _one_off_events(harness)
+        _, body = payment_event
+        for secret, expected in (("whsec_older", 200), ("whsec_new_secret", 200), ("whsec_gone", 400)):
+            headers = FakeProvider(webhook_secret=secret).sign(body)
+            response = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+            assert response.status_code == expected, (secret, response.text)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _harness:
+    """A Harness for given settings, as an async context manager."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    async def __aenter__(self) -> Harness:
+        import contextlib
+
+        import httpx
+
+        self._stack = contextlib.AsyncExitStack()
+        payments = PaymentsRouter(self.settings)
+        app = FastAPI()
+        app.include_router(payments, prefix="/billing")
+        await self._stack.enter_async_context(app.router.lifespan_context(app))
+        client = await self._stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+        )
+        return Harness(app=app, payments=payments, client=client, settings=self.settings)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
