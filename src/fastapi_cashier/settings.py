@@ -23,6 +23,7 @@ __all__ = [
     "ManualProviderSettings",
     "PayPalSettings",
     "PaymentsSettings",
+    "ProviderCallSettings",
     "StripeSettings",
     "WebhookSettings",
 ]
@@ -138,6 +139,24 @@ class WebhookSettings(_Section):
     poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
 
 
+class ProviderCallSettings(_Section):
+    """Calls to providers: faults a retry may cure are retried with the same idempotency key.
+
+    Attributes:
+        max_attempts: Attempts per call, the first included (1 turns retries off).
+        backoff_seconds: Delay before the first retry; it doubles for each further one. A
+            provider's own ``Retry-After`` hint is honoured when longer.
+        max_backoff_seconds: The longest delay between two attempts.
+        resume_after_seconds: How long a refund whose provider call kept failing stays pending
+            before the background loop asks the provider again, with the same key.
+    """
+
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    max_backoff_seconds: float = Field(default=10.0, ge=0, le=300)
+    resume_after_seconds: int = Field(default=60, ge=0)
+
+
 class StripeSettings(_Section):
     """Stripe. ``webhook_secrets`` takes several secrets so they can be rotated."""
 
@@ -216,6 +235,7 @@ class PaymentsSettings(BaseSettings):
     default_provider: str | None = None
     auth: AuthSettings = Field(default_factory=AuthSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    provider_calls: ProviderCallSettings = Field(default_factory=ProviderCallSettings)
     stripe: StripeSettings | None = None
     paypal: PayPalSettings | None = None
     lemonsqueezy: LemonSqueezySettings | None = None

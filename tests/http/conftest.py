@@ -83,6 +83,8 @@ def settings_for(database_url: str, **overrides: Any) -> PaymentsSettings:
         "default_provider": "fake",
         # The background retry loop has tests of its own; elsewhere it would only add noise.
         "webhooks": {"retry_loop": False},
+        # Faults are retried at once: tests measure behaviour, not waiting.
+        "provider_calls": {"backoff_seconds": 0},
     }
     values.update(overrides)
     return PaymentsSettings(**values)

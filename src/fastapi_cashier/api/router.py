@@ -173,7 +173,8 @@ class PaymentsRouter(APIRouter):
             await self.shutdown()
 
     async def _background(self) -> None:
-        """Retry due webhook events every ``poll_interval_seconds``; housekeeping every hour.
+        """Retry due webhook events and refunds a provider fault left pending, every
+        ``poll_interval_seconds``; housekeeping every hour.
 
         Runs in every app process; claiming with ``SKIP LOCKED`` keeps the processes apart. A
         failure is logged and the loop goes on: it must outlive a database restart.
@@ -187,6 +188,10 @@ class PaymentsRouter(APIRouter):
                 busy = len(results) == _BATCH
                 if results:
                     logger.info("retried %d stored webhook events", len(results))
+                async with self.service() as svc:
+                    await svc.refunds.resume_pending(
+                        older_than=timedelta(seconds=self.settings.provider_calls.resume_after_seconds)
+                    )
                 if time.monotonic() >= housekeeping_due:
                     await self.housekeeping()
                     housekeeping_due = time.monotonic() + _HOUSEKEEPING_INTERVAL

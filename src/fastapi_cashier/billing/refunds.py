@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -13,7 +14,7 @@ from ..errors import ConflictError, ProviderError, RefundExceedsPaymentError, Va
 from ..money import Money
 from ..providers.base import Capability, RefundRequest, RefundResult, require_capability
 from ..statuses import PAYMENT_MACHINE, REFUND_MACHINE, ChangeCause, PaymentStatus, RefundStatus
-from ._base import DomainService
+from ._base import DomainService, now
 from .transitions import record_creation, transition
 
 __all__ = ["RefundService"]
@@ -21,6 +22,8 @@ __all__ = ["RefundService"]
 logger = logging.getLogger("fastapi_cashier")
 
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
+#: How ``failure_message`` starts on a refund a provider fault left pending.
+PROVIDER_FAULT = "provider fault, will be retried: "
 
 
 class RefundService(DomainService):
@@ -94,18 +97,34 @@ class RefundService(DomainService):
         await self._refunds.add(refund)
         await record_creation(self.svc, "refund", refund, cause=cause, actor=actor, reason=reason)
         await self.svc.commit()
-        provider_payment_id = payment.provider_payment_id
-        if provider_payment_id is None:
+        if payment.provider_payment_id is None:
             raise ConflictError("the payment has no provider payment id to refund")
+        return await self._send(refund, payment.provider_payment_id, cause=cause, actor=actor)
 
+    async def _send(
+        self,
+        refund: Refund,
+        provider_payment_id: str,
+        *,
+        cause: ChangeCause,
+        actor: str | None,
+        note: str | None = None,
+    ) -> Refund:
+        """Ask the provider for a committed pending refund, keyed by its id; apply the answer.
+
+        Retriable faults are retried with the same key (see ``provider_calls``). When they
+        persist, the refund stays pending with the reason, for :meth:`resume_pending`; the
+        faults met before a success are written into the refund's status change.
+        """
+        provider = self.svc.provider(refund.provider)
         try:
             result = await provider.refund(
                 RefundRequest(
                     refund_id=refund.id,
                     idempotency_key=f"refund-{refund.id}",
                     provider_payment_id=provider_payment_id,
-                    amount=Money(amount, payment.currency),
-                    reason=reason,
+                    amount=Money(refund.amount, refund.currency),
+                    reason=refund.reason,
                 )
             )
         except ProviderError as exc:
@@ -113,7 +132,7 @@ class RefundService(DomainService):
             if exc.retriable:
                 logger.warning("refund %s left pending after a retriable provider fault: %s", refund.id, exc)
                 pending = await self._refunds.get(refund.id, for_update=True)
-                pending.failure_message = f"provider fault, will be retried: {exc.message}"
+                pending.failure_message = f"{PROVIDER_FAULT}{exc.message}"[:500]
                 await self.svc.commit()
             else:
                 await self.apply_result(
@@ -126,9 +145,67 @@ class RefundService(DomainService):
                 )
                 await self.svc.commit()
             raise
-        refund = await self.apply_result(refund.id, result, cause=cause, actor=actor)
+        faults = getattr(provider, "faults", [])
+        if faults:
+            retried = f"after {len(faults)} retried provider fault(s): {'; '.join(faults)}"
+            note = f"{note}; {retried}" if note else retried
+        refund = await self.apply_result(
+            refund.id, result, cause=cause, actor=actor, note=note[:500] if note else None
+        )
         await self.svc.commit()
         return refund
+
+    async def resume_pending(self, *, older_than: timedelta = timedelta(minutes=1), limit: int = 50) -> int:
+        """Ask the provider again, with the same keys, about refunds a fault left pending.
+
+        A refund whose request met only timeouts or 5xx answers may or may not have been made:
+        repeating it with its idempotency key either makes it or returns the one made, never a
+        second one. Run by the router's background loop; each refund is claimed under a row
+        lock first, so processes running side by side never send one twice at once.
+
+        Returns:
+            How many refunds got an answer (succeeded, failed or still pending at the provider).
+        """
+        cutoff = now() - older_than
+        stmt = (
+            sa.select(Refund.id)
+            .where(
+                Refund.status == RefundStatus.PENDING,
+                Refund.provider_refund_id.is_(None),
+                Refund.failure_message.startswith(PROVIDER_FAULT),
+                Refund.updated_at <= cutoff,
+            )
+            .order_by(Refund.updated_at)
+            .limit(limit)
+        )
+        answered = 0
+        for refund_id in (await self.session.scalars(stmt)).all():
+            refund = await self._refunds.first(
+                Refund.id == refund_id,
+                Refund.status == RefundStatus.PENDING,
+                Refund.updated_at <= cutoff,
+                for_update=True,
+                skip_locked=True,
+            )
+            if refund is None:
+                continue  # another process has it, or it was answered meanwhile
+            payment = await self._payments.get(refund.payment_id)
+            earlier = (refund.failure_message or "").removeprefix(PROVIDER_FAULT)
+            # The claim: a later pass (of any process) asks again only after ``older_than``.
+            refund.updated_at = now()
+            await self.svc.commit()
+            if payment.provider_payment_id is None:
+                continue
+            note = f"answered when asked again with the same idempotency key, after: {earlier}"
+            try:
+                await self._send(
+                    refund, payment.provider_payment_id, cause=ChangeCause.SYSTEM, actor=None, note=note
+                )
+            except ProviderError as exc:
+                logger.warning("refund %s is still unanswered: %s", refund.id, exc.message)
+                continue
+            answered += 1
+        return answered
 
     async def apply_result(
         self,
@@ -138,8 +215,12 @@ class RefundService(DomainService):
         cause: ChangeCause,
         actor: str | None = None,
         provider_event_id: str | None = None,
+        note: str | None = None,
     ) -> Refund:
-        """Apply what the provider said about a refund; idempotent, safe against a racing webhook."""
+        """Apply what the provider said about a refund; idempotent, safe against a racing webhook.
+
+        ``note`` goes into the status change's reason when the provider gave none.
+        """
         refund = await self._refunds.get(refund_id, for_update=True)
         if result.provider_refund_id and refund.provider_refund_id is None:
             refund.provider_refund_id = result.provider_refund_id
@@ -155,7 +236,7 @@ class RefundService(DomainService):
             result.status,
             cause=cause,
             actor=actor,
-            reason=result.failure_message,
+            reason=result.failure_message or note,
             provider_event_id=provider_event_id,
         )
         payment = await self._payments.get(refund.payment_id, for_update=True)

@@ -21,6 +21,7 @@ from ..errors import ValidationError
 from ..providers.base import PaymentProvider
 from ..settings import PaymentsSettings
 from .hooks import DomainEvent, HookRegistry
+from .provider_calls import RetryingProvider
 
 __all__ = ["PaymentsService"]
 
@@ -101,7 +102,8 @@ class PaymentsService:
                 f"provider {chosen!r} is not enabled; enabled: {', '.join(sorted(self.providers)) or 'none'}",
                 field="provider",
             )
-        return provider
+        # Each operation gets its own wrapper, so its faults can go into its audit trail.
+        return RetryingProvider(provider, self.settings.provider_calls)
 
     def queue_event(self, event: DomainEvent) -> None:
         """Remember a hook event; it runs after the next successful commit."""

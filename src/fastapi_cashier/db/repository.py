@@ -142,11 +142,18 @@ class Repository(Generic[ModelT]):
         result = await self.session.execute(stmt)
         return result.scalar_one_or_none()
 
-    async def first(self, *where: sa.ColumnElement[bool], for_update: bool = False) -> ModelT | None:
-        """The first object matching every condition, or ``None``."""
+    async def first(
+        self, *where: sa.ColumnElement[bool], for_update: bool = False, skip_locked: bool = False
+    ) -> ModelT | None:
+        """The first object matching every condition, or ``None``.
+
+        ``for_update`` locks the row until commit; with ``skip_locked`` a row another
+        transaction holds is passed over instead of waited for (PostgreSQL and MariaDB; SQLite
+        serialises writers anyway).
+        """
         stmt = sa.select(self._model).where(*where).limit(1)
         if for_update:
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+            stmt = stmt.with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)
         result = await self.session.execute(stmt)
         return result.scalar_one_or_none()
 
