@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.billing.events import EventApplier
 from fastapi_cashier.db.base import utcnow
-from fastapi_cashier.db.models import StatusChange, WebhookEvent
+from fastapi_cashier.db.models import CheckoutSession, StatusChange, WebhookEvent
 from fastapi_cashier.providers.base import ProviderEvent
 
 from .conftest import Harness, settings_for
@@ -382,3 +382,24 @@ class _harness:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
+
+
+async def test_racing_events_for_one_new_payment_create_one_row_linked_to_its_intent(
+    harness: Harness,
+) -> None:
+    payment_event, checkout_event = await _one_off_events(harness)
+    statuses: list[str] = []
+
+    async def deliver(delivery: Delivery) -> None:
+        statuses.append((await _deliver(harness, delivery))["status"])
+
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(deliver, checkout_event)
+            group.start_soon(deliver, payment_event)
+    assert statuses.count("duplicate") == 18
+    payments = (await harness.client.get("/billing/payments", headers=harness.auth())).json()["items"]
+    assert [payment["status"] for payment in payments] == ["succeeded"]
+    async with harness.payments.session_factory() as session:
+        rows = (await session.scalars(sa.select(CheckoutSession))).all()
+    assert [(row.status.value, str(row.payment_id)) for row in rows] == [("complete", payments[0]["id"])]
