@@ -403,3 +403,43 @@ async def test_racing_events_for_one_new_payment_create_one_row_linked_to_its_in
     async with harness.payments.session_factory() as session:
         rows = (await session.scalars(sa.select(CheckoutSession))).all()
     assert [(row.status.value, str(row.payment_id)) for row in rows] == [("complete", payments[0]["id"])]
+
+
+async def test_refetch_events_apply_what_the_provider_reports_now(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from fastapi_cashier.errors import ProviderConnectionError
+    from fastapi_cashier.providers.base import PaymentSnapshot
+    from fastapi_cashier.statuses import PaymentStatus
+
+    payment_event, _ = await _one_off_events(harness)
+    fake = harness.fake
+    verify, parse, fetch = fake.verify_webhook, fake.parse_webhook, fake.fetch
+
+    def stale(event: ProviderEvent) -> ProviderEvent:
+        # A payload that no longer tells the truth: only the re-read state may be applied.
+        assert isinstance(event.snapshot, PaymentSnapshot)
+        return replace(event, refetch=True, snapshot=replace(event.snapshot, status=PaymentStatus.FAILED))
+
+    monkeypatch.setattr(fake, "verify_webhook", lambda headers, body: stale(verify(headers, body)))
+    monkeypatch.setattr(fake, "parse_webhook", lambda body: stale(parse(body)))
+    fetched: list[str] = []
+
+    async def flaky_fetch(kind: Any, provider_id: str) -> Any:
+        fetched.append(kind)
+        if len(fetched) == 1:
+            raise ProviderConnectionError("connection reset", provider="fake")
+        return await fetch(kind, provider_id)
+
+    monkeypatch.setattr(fake, "fetch", flaky_fetch)
+    assert (await _deliver(harness, payment_event))["status"] == "failed"
+    (row,) = await _rows(harness)
+    assert "connection reset" in (row.last_error or "")
+    assert await _payment_statuses(harness) == []
+    await _make_due(harness)
+    (result,) = await harness.payments.inbox.process_due()
+    assert result.status == "processed"
+    assert fetched == ["payment", "payment"]
+    assert await _payment_statuses(harness) == ["succeeded"]
