@@ -453,3 +453,74 @@ def webhooks_replay(since: str, provider: str | None, yes: bool, app_path: str |
     _report(results)
     if any(result.status == "failed" for result in results):
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- catalog, reconcile
+
+
+@main.group()
+def catalog() -> None:
+    """The product catalog at providers."""
+
+
+@catalog.command("sync")
+@click.option("--provider", default=None, help="An enabled provider; default: PAYMENTS_DEFAULT_PROVIDER.")
+@_app_option
+def catalog_sync(provider: str | None, app_path: str | None) -> None:
+    """Create or update the active plans' prices at a provider (idempotent; safe to re-run)."""
+
+    async def work(payments: PaymentsRouter) -> str:
+        with click.progressbar(length=1, label="syncing plans", file=sys.stderr) as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            async with payments.service() as svc:
+                report = await svc.catalog.sync(provider, on_progress=advance)
+        return f"{report.created} prices created, {report.unchanged} unchanged, {report.archived} archived"
+
+    try:
+        click.echo(_run_with_router(app_path, work))
+    except CashierError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.command("reconcile")
+@click.option("--provider", default=None, help="An enabled provider; default: PAYMENTS_DEFAULT_PROVIDER.")
+@click.option("--fix", is_flag=True, help="Apply the provider's state where it differs (audited).")
+@click.option(
+    "--all", "everything", is_flag=True, help="Also compare rows in a final state (refunded, expired, ...)."
+)
+@_app_option
+def reconcile(provider: str | None, fix: bool, everything: bool, app_path: str | None) -> None:
+    """Compare payments, refunds and subscriptions with a provider; report (and --fix) drift.
+
+    Exits with status 1 when drift remains (always without --fix, when some was found).
+    """
+    from .billing.reconcile import ReconcileReport
+
+    async def work(payments: PaymentsRouter) -> ReconcileReport:
+        with click.progressbar(length=1, label="comparing", file=sys.stderr) as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            async with payments.service() as svc:
+                return await svc.reconcile.run(provider, fix=fix, everything=everything, on_progress=advance)
+
+    try:
+        report = _run_with_router(app_path, work)
+    except CashierError as exc:
+        raise click.ClickException(exc.message) from exc
+    for drift in report.drift:
+        state = "fixed" if drift.local_id in report.fixed else report.unfixed.get(drift.local_id, "not fixed")
+        click.echo(
+            f"{drift.kind} {drift.local_id} ({drift.provider_id}): {drift.field} "
+            f"local={drift.local} provider={drift.remote} [{state}]"
+        )
+    drifted = {drift.local_id for drift in report.drift}
+    click.echo(f"{report.checked} checked, {len(drifted)} drifted, {len(report.fixed)} fixed")
+    if drifted - set(report.fixed):
+        sys.exit(1)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..db.models import Plan, Product, ProviderObject
 from ..db.repositories import PlanRepository, ProductRepository, ProviderObjectRepository
-from ..errors import ConflictError, ProviderError
+from ..errors import ConflictError, ProviderError, ValidationError
 from ..money import Money
 from ..providers.base import Capability, PaymentProvider, PlanRef, TierRef, require_capability
 from ..statuses import BillingInterval, PricingModel
@@ -78,16 +79,25 @@ class CatalogSyncMixin(DomainService):
         current = await self._objects.current(provider.name, PRICE_OBJECT, plan.id)
         return _plan_ref(plan, product.name, current.provider_id if current is not None else None)
 
-    async def sync(self, provider_name: str | None = None) -> SyncReport:
+    async def sync(
+        self,
+        provider_name: str | None = None,
+        *,
+        batch_size: int = 20,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> SyncReport:
         """Copy the active plans' prices to a provider; idempotent.
 
         A plan whose price the provider has, with the same pricing fingerprint, is left alone.
-        The others are sent in one ``sync_catalog`` call, made outside any transaction; each
-        price id it returns is recorded as the plan's current copy and the copy it replaces is
-        archived (a changed price is a new price at the provider).
+        The others are sent in ``sync_catalog`` calls of ``batch_size`` plans, made outside any
+        transaction; each price id returned is recorded (and committed) as the plan's current
+        copy and the copy it replaces is archived (a changed price is a new price at the
+        provider). A run cut short is completed by running it again.
 
         Args:
             provider_name: An enabled provider; ``None`` for ``settings.default_provider``.
+            batch_size: Plans per call to the provider.
+            on_progress: Called with ``(plans sent, plans to send)`` after each call.
 
         Raises:
             UnsupportedCapabilityError: the provider cannot sync a catalog.
@@ -114,15 +124,23 @@ class CatalogSyncMixin(DomainService):
         if not to_send:
             return SyncReport(created=0, unchanged=unchanged, archived=0)
 
-        price_ids = await provider.sync_catalog(to_send)
+        if batch_size < 1:
+            raise ValidationError("batch_size must be at least 1", field="batch_size")
+        price_ids: dict[uuid.UUID, str] = {}
         created = archived = 0
-        for ref in to_send:
-            price_id = price_ids.get(ref.id)
-            if price_id is None:
-                continue
-            archived += await self._record_price(provider.name, ref.id, price_id, fingerprints[ref.id])
-            created += 1
-        await self.svc.commit()
+        for start in range(0, len(to_send), batch_size):
+            batch = to_send[start : start + batch_size]
+            returned = await provider.sync_catalog(batch)
+            for ref in batch:
+                price_id = returned.get(ref.id)
+                if price_id is None:
+                    continue
+                price_ids[ref.id] = price_id
+                archived += await self._record_price(provider.name, ref.id, price_id, fingerprints[ref.id])
+                created += 1
+            await self.svc.commit()
+            if on_progress is not None:
+                on_progress(start + len(batch), len(to_send))
         missing = [str(ref.id) for ref in to_send if ref.id not in price_ids]
         if missing:
             raise ProviderError(

@@ -44,6 +44,7 @@ class PaymentsService:
         entitlements: Which plans, features and limits a customer's subscriptions give them.
         rate_limits: Fixed-window request counters shared by every process through the database.
         credits: Credit balances and their ledger.
+        reconcile: Report and repair drift between local rows and a provider.
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class PaymentsService:
         from .payments import PaymentService
         from .previews import PricingService
         from .ratelimits import RateLimitService
+        from .reconcile import ReconcileService
         from .refunds import RefundService
         from .reports import ReportService
         from .subscriptions import SubscriptionService
@@ -90,6 +92,7 @@ class PaymentsService:
         self.entitlements = EntitlementService(self)
         self.rate_limits = RateLimitService(self)
         self.credits = CreditService(self)
+        self.reconcile = ReconcileService(self)
 
     def provider(self, name: str | None) -> PaymentProvider:
         """The enabled provider called ``name`` (``None``: the default provider)."""
