@@ -22,6 +22,7 @@ from fastapi_cashier.api.auth import create_token
 from fastapi_cashier.db import metadata
 from fastapi_cashier.providers.base import PaymentProvider
 from fastapi_cashier.providers.manual import ManualProvider
+from fastapi_cashier.providers.stripe import StripeProvider
 
 from .conftest import JWT_SECRET, WEBHOOK_SECRET, settings_for
 
@@ -146,7 +147,6 @@ def test_a_host_provider_named_like_a_builtin_one_is_refused(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("section", "value"),
     [
-        ("stripe", {"api_key": "sk_test_123"}),
         ("paypal", {"client_id": "id", "client_secret": "secret"}),
         ("lemonsqueezy", {"api_key": "key", "store_id": "1"}),
     ],
@@ -158,6 +158,30 @@ def test_a_provider_section_without_its_adapter_is_refused(tmp_path: Path, secti
     ) as raised:
         PaymentsRouter(settings)
     assert f"PAYMENTS_{section.upper()}__" in raised.value.message
+
+
+def test_a_stripe_section_without_a_webhook_secret_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, auth={"jwt_secret": JWT_SECRET}, stripe={"api_key": "sk_test_123"})
+    with pytest.raises(ConfigurationError, match="webhook secret"):
+        PaymentsRouter(settings)
+
+
+async def test_a_stripe_section_alone_enables_the_stripe_provider(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        auth={"jwt_secret": JWT_SECRET},
+        stripe={"api_key": "sk_test_123", "webhook_secrets": "whsec_old,whsec_new"},
+    )
+    payments = PaymentsRouter(settings)
+    provider = payments.providers["stripe"]
+    assert isinstance(provider, StripeProvider)
+    assert provider.tolerance_seconds == settings.webhooks.tolerance_seconds
+    app = FastAPI()
+    app.include_router(payments, prefix="/billing")
+    async with app.router.lifespan_context(app):
+        assert payments.engine is not None
+    # Shutting down closed the provider's connections and left it usable.
+    assert not provider._http_client.is_closed
 
 
 async def test_an_unreachable_database_fails_the_lifespan(tmp_path: Path) -> None:

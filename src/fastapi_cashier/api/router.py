@@ -110,7 +110,13 @@ class PaymentsRouter(APIRouter):
             )
         if settings.manual is not None and settings.manual.enabled:
             built["manual"] = ManualProvider()
-        for name in ("stripe", "paypal", "lemonsqueezy"):
+        if settings.stripe is not None:
+            from ..providers.stripe import StripeProvider
+
+            built["stripe"] = StripeProvider.from_settings(
+                settings.stripe, tolerance_seconds=settings.webhooks.tolerance_seconds
+            )
+        for name in ("paypal", "lemonsqueezy"):
             if getattr(settings, name) is not None:
                 raise ConfigurationError(
                     f"the {name} section is set, but the {name} adapter is not part of this release; "
@@ -234,7 +240,11 @@ class PaymentsRouter(APIRouter):
             self._session_factory = create_session_factory(engine)
 
     async def shutdown(self) -> None:
-        """Dispose of the engine."""
+        """Close the providers' HTTP connections and dispose of the engine."""
+        for provider in self.providers.values():
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
         engine, self._engine, self._session_factory = self._engine, None, None
         if engine is not None:
             await engine.dispose()

@@ -1,0 +1,46 @@
+"""Fixtures of the provider tests: the Stripe stub, a Stripe provider talking to it, localstripe."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from fastapi_cashier.providers.stripe import StripeProvider
+
+from .contract import ROTATED_SECRET, SECRET, Clock
+from .servers import localstripe_installed, run_localstripe
+from .stripe_stub import StripeStub
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def stub(clock: Clock) -> StripeStub:
+    return StripeStub(clock=lambda: clock.unix)
+
+
+@pytest.fixture
+async def stripe_provider(stub: StripeStub, clock: Clock) -> AsyncIterator[StripeProvider]:
+    """A provider whose every request goes to ``stub`` (the SDK does not retry: failures show at once)."""
+    async with httpx.AsyncClient(transport=stub.transport) as http_client:
+        yield StripeProvider(
+            api_key="sk_test_stub",
+            webhook_secrets=[SECRET, ROTATED_SECRET],
+            http_client=http_client,
+            max_network_retries=0,
+            clock=clock,
+        )
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    """The base URL of a localstripe server on 127.0.0.1, shared by the tests of a worker."""
+    if not localstripe_installed():
+        pytest.skip("localstripe is not installed (a test-only tool: pip install -e '.[test]')")
+    with run_localstripe() as url:
+        yield url
