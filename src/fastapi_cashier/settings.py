@@ -129,6 +129,9 @@ class WebhookSettings(_Section):
             events (and does the periodic housekeeping: expiring credits, purging old
             idempotency keys and rate-limit windows). Safe in every process at once.
         poll_interval_seconds: How often that loop looks for due events.
+        orphan_retry_seconds: How long an event naming a subscription not recorded here yet
+            (a first invoice or payment that overtook the event creating the subscription) is
+            retried before it is ignored with the reason; 0 ignores it at once.
     """
 
     tolerance_seconds: int = Field(default=300, ge=1)
@@ -137,6 +140,7 @@ class WebhookSettings(_Section):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     retry_loop: bool = True
     poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    orphan_retry_seconds: int = Field(default=3600, ge=0)
 
 
 class ProviderCallSettings(_Section):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -56,6 +58,25 @@ async def subscribe(
     assert len(items) >= 1
     subscription: dict[str, Any] = items[0]
     return subscription
+
+
+def assert_prorated(lines: list[dict[str, Any]], period_start: str, *, old: int, new: int) -> tuple[int, int]:
+    """Check a change's two proration lines made 10 days into a monthly period; (credit, charge).
+
+    Each is the exact share of the period left when the change happened, rounded to a whole
+    cent: the unused part of ``old`` credited, the remaining part of ``new`` charged. (The
+    month's length, so the share, depends on the day the test runs.)
+    """
+    credit, charge = sorted(line["amount"] for line in lines)
+    assert credit < 0 < charge
+    changed_at = datetime.fromisoformat(lines[0]["period_start"])
+    period_end = datetime.fromisoformat(lines[0]["period_end"])
+    full = period_end - datetime.fromisoformat(period_start)
+    left = Fraction(int((period_end - changed_at).total_seconds()), int(full.total_seconds()))
+    assert Fraction(1, 2) < left < Fraction(3, 4)
+    assert abs(-credit - old * left) <= Fraction(1, 2)
+    assert abs(charge - new * left) <= Fraction(1, 2)
+    return credit, charge
 
 
 async def invoices(harness: Harness, subject: str = "alice") -> list[dict[str, Any]]:
@@ -130,10 +151,8 @@ async def test_quantity_change_is_prorated_on_the_next_invoice(harness: Harness)
     regular = [line for line in renewal["lines"] if not line["proration"]]
     assert [line["amount"] for line in regular] == [6000]
     assert len(prorations) == 2
-    credit, charge = sorted(line["amount"] for line in prorations)
-    # Unused part of 1 seat credited, remaining part of 2 seats charged: exact, no lost cent.
-    assert credit < 0 < charge
-    assert charge == -2 * credit
+    # Unused part of 1 seat credited, remaining part of 2 seats charged.
+    credit, charge = assert_prorated(prorations, period_start, old=3000, new=6000)
     assert renewal["total"] == 6000 + credit + charge
     assert period_start < renewal["period_start"]
 
@@ -301,9 +320,7 @@ async def test_other_proration_behaviours(harness: Harness, proration: str) -> N
         # The change is invoiced and charged at once: credit for 1 seat, charge for 3.
         assert len(after_change) == 2
         lines = [line for line in after_change[-1]["lines"] if line["proration"]]
-        credit, charge = sorted(line["amount"] for line in lines)
-        assert credit < 0 < charge
-        assert charge == -3 * credit
+        credit, charge = assert_prorated(lines, subscription["current_period_start"], old=3000, new=9000)
         assert after_change[-1]["status"] == "paid"
         assert after_change[-1]["total"] == credit + charge
     else:

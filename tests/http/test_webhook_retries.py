@@ -443,3 +443,66 @@ async def test_refetch_events_apply_what_the_provider_reports_now(
     assert result.status == "processed"
     assert fetched == ["payment", "payment"]
     assert await _payment_statuses(harness) == ["succeeded"]
+
+
+async def _subscription_checkout_events(harness: Harness) -> list[tuple[str, Delivery]]:
+    """The signed events of a paid subscription checkout, not delivered yet, with their types."""
+    from .test_subscriptions import URLS, create_plan
+
+    plan = await create_plan(harness)
+    harness.fake.auto_deliver = False
+    created = await harness.client.post(
+        "/billing/checkout-sessions", json={"plan_id": plan["id"], **URLS}, headers=harness.auth()
+    )
+    assert created.status_code == 201, created.text
+    provider_session_id = created.json()["url"].rsplit("/", 1)[1]
+    paid = await harness.client.post(
+        f"/billing/fake/checkout/{provider_session_id}", data={"outcome": "succeeded"}
+    )
+    assert paid.status_code == 303
+    events = list(harness.fake.sent_events)
+    harness.fake.sent_events.clear()
+    return [(json.loads(body)["type"], (headers, body)) for headers, body in events]
+
+
+async def test_a_first_invoice_that_overtakes_its_subscription_waits_for_it(harness: Harness) -> None:
+    events = await _subscription_checkout_events(harness)
+    types = [event_type for event_type, _ in events]
+    assert "invoice.paid" in types, types
+    # The invoice arrives first: the subscription it names is not recorded yet.
+    overtaking = sorted(events, key=lambda event: event[0] != "invoice.paid")
+    answers = [(kind, (await _deliver(harness, delivery))["status"]) for kind, delivery in overtaking]
+    assert answers[0] == ("invoice.paid", "failed")
+    assert {status for _, status in answers[1:]} == {"processed"}, answers
+    (waiting,) = [row for row in await _rows(harness) if row.status.value == "failed"]
+    assert "not recorded here yet" in (waiting.last_error or "")
+    assert waiting.attempts == 1
+    assert waiting.next_attempt_at is not None
+    listed = await harness.client.get("/billing/invoices", headers=harness.auth())
+    assert listed.json()["items"] == []
+
+    await _make_due(harness)
+    (retried,) = await harness.payments.inbox.process_due()
+    assert (retried.event_id, retried.status) == (waiting.event_id, "processed")
+    subscriptions = await harness.client.get("/billing/subscriptions", headers=harness.auth())
+    (subscription,) = subscriptions.json()["items"]
+    listed = await harness.client.get("/billing/invoices", headers=harness.auth())
+    assert [(i["status"], i["total"], i["subscription_id"]) for i in listed.json()["items"]] == [
+        ("paid", 1000, subscription["id"])
+    ]
+    assert {row.status.value for row in await _rows(harness)} == {"processed"}
+
+
+async def test_an_orphan_event_older_than_the_window_is_recorded_without_waiting(
+    engine: Any, database_url: str
+) -> None:
+    settings = settings_for(database_url, webhooks={"retry_loop": False, "orphan_retry_seconds": 0})
+    async with _harness(settings) as harness:
+        events = dict(await _subscription_checkout_events(harness))
+        result = await _deliver(harness, events["invoice.paid"])
+        # No time to wait: the invoice is kept for its customer, without its subscription.
+        assert result["status"] == "processed"
+        (row,) = await _rows(harness)
+        assert row.next_attempt_at is None
+        listed = await harness.client.get("/billing/invoices", headers=harness.auth())
+        assert [(i["total"], i["subscription_id"]) for i in listed.json()["items"]] == [(1000, None)]

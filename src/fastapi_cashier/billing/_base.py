@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from ..providers.base import ProviderEvent
     from .service import PaymentsService
 
 
@@ -20,6 +21,29 @@ class DomainService:
     @property
     def session(self) -> AsyncSession:
         return self.svc.session
+
+    def await_creation(self, event: ProviderEvent, what: str) -> None:
+        """Raise :class:`AwaitingObjectError` while ``event`` is young enough to wait for ``what``.
+
+        Past ``webhooks.orphan_retry_seconds`` this returns, and the caller records what it can
+        without ``what`` (or ignores the event with its reason).
+        """
+        window = timedelta(seconds=self.svc.settings.webhooks.orphan_retry_seconds)
+        if now() - event.occurred_at < window:
+            raise AwaitingObjectError(
+                f"{event.type} event {event.id} names {what}, which is not recorded here yet; "
+                "retried until the event that records it has been applied"
+            )
+
+
+class AwaitingObjectError(Exception):
+    """An event names an object whose creating event has not been applied yet.
+
+    Providers do not deliver in order: a subscription's first invoice or payment can arrive
+    before the event that records the subscription. Applying it now would record it without its
+    subscription, or not at all, so the attempt fails (nothing is written) and the inbox retries
+    it with its backoff while the event is younger than ``webhooks.orphan_retry_seconds``.
+    """
 
 
 def now() -> datetime:

@@ -39,10 +39,10 @@ from ..statuses import (
     RefundStatus,
     SubscriptionStatus,
 )
-from ._base import DomainService, now
+from ._base import AwaitingObjectError, DomainService, now
 from .transitions import record_creation, transition
 
-__all__ = ["ApplyOutcome", "EventApplier"]
+__all__ = ["ApplyOutcome", "AwaitingObjectError", "EventApplier"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +188,7 @@ class EventApplier(DomainService):
             event.provider, snapshot.provider_subscription_id
         )
         if subscription is None:
+            self.await_creation(event, f"subscription {snapshot.provider_subscription_id}")
             return None
         payment = Payment(
             customer_id=subscription.customer_id,

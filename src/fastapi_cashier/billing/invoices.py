@@ -90,6 +90,9 @@ class InvoiceService(DomainService):
             subscription = await SubscriptionRepository(session=self.session).by_provider_id(
                 event.provider, snapshot.provider_subscription_id
             )
+            if subscription is None:
+                # Its first invoice overtook the subscription: wait rather than record it unlinked.
+                self.await_creation(event, f"subscription {snapshot.provider_subscription_id}")
         customer_id = (
             subscription.customer_id
             if subscription is not None

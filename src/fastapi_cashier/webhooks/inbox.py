@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..billing._base import now
+from ..billing._base import AwaitingObjectError, now
 from ..billing.service import PaymentsService
 from ..db.models import WebhookEvent
 from ..db.repositories import WebhookEventRepository
@@ -176,7 +176,10 @@ class WebhookInbox:
                 if is_transient(exc) and rerun < _TRANSIENT_RERUNS:
                     logger.info("applying %s event %s met %s; again", event.provider, event.id, exc)
                     continue
-                logger.exception("applying %s event %s failed", event.provider, event.id)
+                if isinstance(exc, AwaitingObjectError):
+                    logger.info("%s; retried later", exc)
+                else:
+                    logger.exception("applying %s event %s failed", event.provider, event.id)
                 return await self._record_failure(stored_id, event, exc, replay=replay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
