@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .currencies import normalize_currency
@@ -162,11 +162,20 @@ class ProviderCallSettings(_Section):
 
 
 class StripeSettings(_Section):
-    """Stripe. ``webhook_secrets`` takes several secrets so they can be rotated."""
+    """Stripe. ``webhook_secrets`` takes several secrets so they can be rotated.
+
+    Attributes:
+        api_key: The secret (``sk_...``) or restricted (``rk_...``) key.
+        webhook_secrets: The signing secrets (``whsec_...``) of the webhook endpoints.
+        api_version: Overrides the API version the adapter pins; leave unset.
+        api_base: Another address for the Stripe API, for a local test server such as
+            localstripe; ``None`` is Stripe itself.
+    """
 
     api_key: SecretStr
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_version: str | None = None
+    api_base: HttpUrl | None = None
 
     _split = field_validator("webhook_secrets", mode="before")(_split_secrets)
 

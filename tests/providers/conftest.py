@@ -44,3 +44,25 @@ def localstripe_url() -> Iterator[str]:
         pytest.skip("localstripe is not installed (a test-only tool: pip install -e '.[test]')")
     with run_localstripe() as url:
         yield url
+
+
+@pytest.fixture
+def own_localstripe() -> Iterator[str]:
+    """A localstripe of the test's own: the shared one may still send events of earlier tests
+    (it waits a second before each delivery) to whatever endpoints are registered by then."""
+    if not localstripe_installed():
+        pytest.skip("localstripe is not installed (a test-only tool: pip install -e '.[test]')")
+    with run_localstripe() as url:
+        yield url
+
+
+@pytest.fixture
+async def own_provider(own_localstripe: str) -> AsyncIterator[StripeProvider]:
+    async with httpx.AsyncClient() as http_client:
+        yield StripeProvider(
+            api_key="sk_test_localstripe",
+            webhook_secrets=[SECRET, ROTATED_SECRET],
+            base_addresses={"api": own_localstripe},
+            http_client=http_client,
+            max_network_retries=0,
+        )

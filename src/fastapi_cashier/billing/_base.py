@@ -25,11 +25,14 @@ class DomainService:
     def await_creation(self, event: ProviderEvent, what: str) -> None:
         """Raise :class:`AwaitingObjectError` while ``event`` is young enough to wait for ``what``.
 
+        Only an event about an object of this app waits: one carrying the local ids the adapter
+        wrote into the provider object's metadata. Another system's object sharing the provider
+        account never gets recorded here, so waiting for it would only delay its ``ignored``.
         Past ``webhooks.orphan_retry_seconds`` this returns, and the caller records what it can
         without ``what`` (or ignores the event with its reason).
         """
         window = timedelta(seconds=self.svc.settings.webhooks.orphan_retry_seconds)
-        if now() - event.occurred_at < window:
+        if event.local_ids and now() - event.occurred_at < window:
             raise AwaitingObjectError(
                 f"{event.type} event {event.id} names {what}, which is not recorded here yet; "
                 "retried until the event that records it has been applied"

@@ -119,6 +119,8 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         http_client: httpx.AsyncClient | None = None,
     ) -> StripeProvider:
         """Build the provider from ``PaymentsSettings.stripe`` and the webhook tolerance."""
+        if base_addresses is None and settings.api_base is not None:
+            base_addresses = {"api": str(settings.api_base).rstrip("/")}
         return cls(
             api_key=settings.api_key.get_secret_value(),
             webhook_secrets=[secret.get_secret_value() for secret in settings.webhook_secrets],
