@@ -14,6 +14,22 @@ from fastapi_cashier.settings import DatabaseSettings
 from . import databases
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A run for the database servers only (``CASHIER_TEST_SQLITE=0``) keeps just the tests that
+    use a database (the ``database_url`` fixture, or the ``db`` marker): the others do not
+    depend on the database, and the SQLite run has already run them."""
+    if "sqlite" in databases.targets():
+        return
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        uses_database = "database_url" in getattr(item, "fixturenames", ()) or item.get_closest_marker("db")
+        (kept if uses_database else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
