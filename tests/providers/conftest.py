@@ -56,13 +56,18 @@ def own_localstripe() -> Iterator[str]:
         yield url
 
 
+def localstripe_provider(url: str, http_client: httpx.AsyncClient) -> StripeProvider:
+    """A provider on the localstripe at ``url`` (the SDK does not retry: failures show at once)."""
+    return StripeProvider(
+        api_key="sk_test_localstripe",
+        webhook_secrets=[SECRET, ROTATED_SECRET],
+        base_addresses={"api": url},
+        http_client=http_client,
+        max_network_retries=0,
+    )
+
+
 @pytest.fixture
 async def own_provider(own_localstripe: str) -> AsyncIterator[StripeProvider]:
     async with httpx.AsyncClient() as http_client:
-        yield StripeProvider(
-            api_key="sk_test_localstripe",
-            webhook_secrets=[SECRET, ROTATED_SECRET],
-            base_addresses={"api": own_localstripe},
-            http_client=http_client,
-            max_network_retries=0,
-        )
+        yield localstripe_provider(own_localstripe, http_client)

@@ -34,6 +34,7 @@ from fastapi_cashier.providers.stripe import StripeProvider, stripe_errors
 from fastapi_cashier.settings import AuthSettings
 from fastapi_cashier.statuses import InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
 
+from .conftest import localstripe_provider
 from .contract import CUSTOMER, ROTATED_SECRET, SECRET, refund_request
 from .servers import DeliveryRecorder, serve
 
@@ -49,13 +50,7 @@ JWT_SECRET = "localstripe-test-jwt-secret-long-enough-for-hs256"
 @pytest.fixture
 async def provider(localstripe_url: str) -> AsyncIterator[StripeProvider]:
     async with httpx.AsyncClient() as http_client:
-        yield StripeProvider(
-            api_key="sk_test_localstripe",
-            webhook_secrets=[SECRET, ROTATED_SECRET],
-            base_addresses={"api": localstripe_url},
-            http_client=http_client,
-            max_network_retries=0,
-        )
+        yield localstripe_provider(localstripe_url, http_client)
 
 
 async def new_customer(provider: StripeProvider) -> str:
