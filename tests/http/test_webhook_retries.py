@@ -506,3 +506,30 @@ async def test_an_orphan_event_older_than_the_window_is_recorded_without_waiting
         assert row.next_attempt_at is None
         listed = await harness.client.get("/billing/invoices", headers=harness.auth())
         assert [(i["total"], i["subscription_id"]) for i in listed.json()["items"]] == [(1000, None)]
+
+
+async def test_a_payment_first_reported_refunded_is_recorded_as_succeeded(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from fastapi_cashier.providers.base import PaymentSnapshot
+    from fastapi_cashier.statuses import PaymentStatus
+
+    payment_event, checkout_event = await _one_off_events(harness)
+    fake = harness.fake
+    verify = fake.verify_webhook
+
+    def refunded(headers: Any, body: bytes) -> ProviderEvent:
+        # The success event is late; the payment is re-read after a refund was made.
+        event = verify(headers, body)
+        if not isinstance(event.snapshot, PaymentSnapshot):
+            return event
+        return replace(event, snapshot=replace(event.snapshot, status=PaymentStatus.REFUNDED))
+
+    monkeypatch.setattr(fake, "verify_webhook", refunded)
+    assert (await _deliver(harness, payment_event))["status"] == "processed"
+    assert await _payment_statuses(harness) == ["succeeded"]
+    assert ("payment", "pending", "succeeded") in await _status_changes(harness)
+    assert (await _deliver(harness, checkout_event))["status"] == "processed"
+    assert await _payment_statuses(harness) == ["succeeded"]

@@ -131,7 +131,21 @@ class EventApplier(DomainService):
         elif snapshot.status is PaymentStatus.SUCCEEDED:
             payment.failure_code = payment.failure_message = None
         if snapshot.status in (PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED):
-            # Refund events carry the refund itself; the payment's status follows from them.
+            # Refund events carry the refund itself; the payment's status follows from them. But
+            # a refunded payment succeeded first: when this is the first word of its success
+            # (the success event comes later, or is re-read as refunded), record that, or the
+            # ordering guard would leave the payment pending for good.
+            if PAYMENT_MACHINE.can(payment.status, PaymentStatus.SUCCEEDED):
+                await transition(
+                    self.svc,
+                    "payment",
+                    payment,
+                    PAYMENT_MACHINE,
+                    PaymentStatus.SUCCEEDED,
+                    cause=ChangeCause.WEBHOOK,
+                    provider_event_id=event.id,
+                    reason=f"reported {snapshot.status.value} before its success was applied",
+                )
             payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
             return PROCESSED
         moved = await transition(
