@@ -238,7 +238,8 @@ def _load_router(app_path: str | None) -> PaymentsRouter:
     import importlib
     import sys
 
-    sys.path.insert(0, os.getcwd())
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         target: object = importlib.import_module(module_name)
         for part in attr.split("."):

@@ -270,15 +270,8 @@ class PaymentsSettings(BaseSettings):
                 raise ValueError("the fake provider cannot be enabled when environment is 'production'")
             if self.auth.mode == "none":
                 raise ValueError("auth.mode='none' is for demos only and is refused in production")
-        # A host's own adapter (PaymentsRouter(providers=[...])) may be the default too; the
-        # router checks that name. Here only the built-in sections are known.
-        builtin = {"fake", "manual", "stripe", "paypal", "lemonsqueezy"}
-        default = self.default_provider
-        if default is not None and default in builtin and default not in self.enabled_providers:
-            raise ValueError(
-                f"default_provider {self.default_provider!r} is not enabled; "
-                f"enabled providers: {', '.join(self.enabled_providers) or 'none'}"
-            )
+        # default_provider is checked by the router, which knows the host's own adapters too
+        # (PaymentsRouter(providers=[...]) may pass one called "stripe", say).
         return self
 
     @property

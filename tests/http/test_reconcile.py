@@ -82,3 +82,27 @@ async def test_an_object_the_provider_lost_is_reported_missing(harness: Harness)
     missing = [(str(d.local_id), d.field, d.remote) for d in report.drift if d.kind == "payment"]
     assert missing == [(paid["session"]["payment_id"], "existence", "missing")]
     assert "cannot read it from fake" in report.unfixed[next(d.local_id for d in report.drift)]
+
+
+async def test_a_repair_is_applied_when_the_providers_clock_runs_ahead(harness: Harness) -> None:
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from fastapi_cashier.db.base import utcnow
+    from fastapi_cashier.db.models import Subscription
+
+    kept, _ = await _missed_changes(harness)
+    async with harness.payments.session_factory() as session:
+        # The last event applied was stamped by a provider clock an hour ahead of ours.
+        await session.execute(
+            sa.update(Subscription)
+            .where(Subscription.id == uuid.UUID(kept["id"]))
+            .values(provider_updated_at=utcnow() + timedelta(hours=1))
+        )
+        await session.commit()
+    async with harness.payments.service() as svc:
+        report = await svc.reconcile.run("fake", fix=True)
+    assert uuid.UUID(kept["id"]) in report.fixed
+    assert report.unfixed == {}
+    assert (await subscription_state(harness, kept["id"], "alice"))["quantity"] == 5

@@ -119,9 +119,20 @@ def test_a_default_provider_that_was_not_passed_is_refused(tmp_path: Path) -> No
         PaymentsRouter(settings)
 
 
-def test_a_builtin_default_provider_that_is_off_is_refused_by_the_settings(tmp_path: Path) -> None:
-    with pytest.raises(pydantic.ValidationError, match="default_provider 'fake' is not enabled"):
-        make_settings(tmp_path, auth={"jwt_secret": JWT_SECRET}, default_provider="fake")
+def test_a_builtin_default_provider_that_is_off_is_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, auth={"jwt_secret": JWT_SECRET}, default_provider="stripe")
+    with pytest.raises(ConfigurationError, match="default_provider 'stripe' is not an enabled") as raised:
+        PaymentsRouter(settings)
+    assert "enabled: manual" in raised.value.message
+    assert "PAYMENTS_STRIPE__*" in raised.value.message
+
+
+def test_a_host_adapter_with_a_builtin_name_may_be_the_default(tmp_path: Path) -> None:
+    # A host building its own StripeProvider (its own HTTP client, say) leaves the section unset.
+    settings = make_settings(tmp_path, auth={"jwt_secret": JWT_SECRET}, default_provider="stripe")
+    own = StripeProvider(api_key="sk_test_own", webhook_secrets=["whsec_own"])
+    payments = PaymentsRouter(settings, providers=[own])
+    assert payments.providers["stripe"] is own
 
 
 @pytest.mark.parametrize("bad", [object(), "stripe", AcmeProvider], ids=["object", "string", "class"])

@@ -533,3 +533,24 @@ async def test_a_payment_first_reported_refunded_is_recorded_as_succeeded(
     assert ("payment", "pending", "succeeded") in await _status_changes(harness)
     assert (await _deliver(harness, checkout_event))["status"] == "processed"
     assert await _payment_statuses(harness) == ["succeeded"]
+
+
+async def test_a_paid_invoice_records_the_payment_whose_own_event_never_came(harness: Harness) -> None:
+    events = await _subscription_checkout_events(harness)
+    for kind, delivery in events:
+        if kind != "payment.succeeded":
+            assert (await _deliver(harness, delivery))["status"] == "processed", kind
+    listed = (await harness.client.get("/billing/payments", headers=harness.auth())).json()["items"]
+    assert [(p["status"], p["amount"], p["currency"]) for p in listed] == [("succeeded", 1000, "EUR")]
+    (invoice,) = (await harness.client.get("/billing/invoices", headers=harness.auth())).json()["items"]
+    assert invoice["status"] == "paid"
+    async with harness.payments.session_factory() as session:
+        reasons = (
+            await session.scalars(sa.select(StatusChange.reason).where(StatusChange.entity_type == "payment"))
+        ).all()
+    assert any((reason or "").startswith("recorded from its paid invoice ") for reason in reasons), reasons
+    # The payment's own event, late, finds that row: still one payment.
+    (payment_event,) = [delivery for kind, delivery in events if kind == "payment.succeeded"]
+    await _deliver(harness, payment_event)
+    again = (await harness.client.get("/billing/payments", headers=harness.auth())).json()["items"]
+    assert [(p["id"], p["status"]) for p in again] == [(listed[0]["id"], "succeeded")]

@@ -42,6 +42,9 @@ _BATCH = 100
 _HOUSEKEEPING_INTERVAL = 3600.0
 
 
+_SECTIONS = frozenset({"fake", "manual", "stripe", "paypal", "lemonsqueezy"})
+
+
 class PaymentsRouter(APIRouter):
     """Payments and subscription billing for a FastAPI app.
 
@@ -136,7 +139,12 @@ class PaymentsRouter(APIRouter):
             built[provider.name] = provider
         default = settings.default_provider
         if default is not None and default not in built:
-            raise ConfigurationError(f"default_provider {default!r} is not an enabled provider")
+            section = f"PAYMENTS_{default.upper()}__*" if default in _SECTIONS else "its settings"
+            raise ConfigurationError(
+                f"default_provider {default!r} is not an enabled provider; enabled: "
+                f"{', '.join(sorted(built)) or 'none'}. Configure {section} or pass the adapter "
+                "with providers=[...]"
+            )
         return built
 
     def _build_authenticator(self, authenticate: Authenticate | None) -> Authenticate:

@@ -22,6 +22,7 @@ from ..db.repositories import (
     SubscriptionRepository,
 )
 from ..errors import ConflictError
+from ..money import Money
 from ..providers.base import (
     CheckoutSnapshot,
     InvoiceSnapshot,
@@ -35,6 +36,7 @@ from ..statuses import (
     PAYMENT_MACHINE,
     ChangeCause,
     CheckoutSessionStatus,
+    InvoiceStatus,
     PaymentStatus,
     RefundStatus,
     SubscriptionStatus,
@@ -85,8 +87,50 @@ class EventApplier(DomainService):
             return await self._subscription(event, snapshot)
         if isinstance(snapshot, InvoiceSnapshot):
             reason = await self.svc.invoices.apply_snapshot(event, snapshot)
-            return _ignored(reason) if reason else PROCESSED
+            if reason:
+                return _ignored(reason)
+            await self._paid_invoice_payment(event, snapshot)
+            return PROCESSED
         return _ignored(f"no handler for {event.type} events")
+
+    async def _paid_invoice_payment(self, event: ProviderEvent, snapshot: InvoiceSnapshot) -> None:
+        """Record the payment a paid subscription invoice names, when its own event has not.
+
+        A payment event carries no local ids when the provider does not copy the subscription's
+        metadata onto the invoice's payment (Stripe does not), so one that overtook its
+        subscription is ignored; the invoice, which does carry them, waits and records it.
+        """
+        if (
+            snapshot.status is not InvoiceStatus.PAID
+            or not snapshot.provider_payment_id
+            or not snapshot.provider_subscription_id
+            or snapshot.amount_paid <= 0
+        ):
+            return
+        known = await PaymentRepository(session=self.session).by_provider_id(
+            event.provider, snapshot.provider_payment_id
+        )
+        if known is not None:
+            return
+        paid = PaymentSnapshot(
+            provider_payment_id=snapshot.provider_payment_id,
+            status=PaymentStatus.SUCCEEDED,
+            amount=Money(snapshot.amount_paid, snapshot.total.currency),
+            provider_invoice_id=snapshot.provider_invoice_id,
+            provider_subscription_id=snapshot.provider_subscription_id,
+        )
+        payment = await self._create_subscription_payment(event, paid)
+        if payment is not None:
+            await transition(
+                self.svc,
+                "payment",
+                payment,
+                PAYMENT_MACHINE,
+                PaymentStatus.SUCCEEDED,
+                cause=ChangeCause.WEBHOOK,
+                provider_event_id=event.id,
+                reason=f"recorded from its paid invoice {snapshot.provider_invoice_id}",
+            )
 
     # ------------------------------------------------------------------ payments
 

@@ -195,6 +195,9 @@ class ReconcileService(DomainService):
         if row is None:
             return  # deleted meanwhile
         differences = _differences(row, snapshot)
+        # The state just read is the newest there is, even when the provider's clock runs ahead
+        # of ours: stamp the repair no earlier than what was applied, or the guard would skip it.
+        occurred_at = max(now(), getattr(row, "provider_updated_at", None) or now())
         await self.svc.commit()
         if not differences:
             return
@@ -205,7 +208,7 @@ class ReconcileService(DomainService):
             provider=provider.name,
             id=f"reconcile-{uuid.uuid4().hex[:16]}",
             type=f"{kind}.reconciled",
-            occurred_at=now(),
+            occurred_at=occurred_at,
             object_kind=kind,
             object_id=provider_id,
             snapshot=snapshot,
