@@ -14,6 +14,7 @@ from pydantic import BaseModel, StrictInt
 
 from fastapi_cashier.api.problems import (
     PROBLEM_MEDIA_TYPE,
+    ProblemFieldError,
     ProblemRoute,
     problem_response,
     problem_responses,
@@ -172,8 +173,12 @@ async def test_library_errors_become_problems(client: httpx.AsyncClient, kind: s
     assert body["instance"] == f"/billing/errors/{kind}"
     field = error.details.get("field")
     if field is not None:
-        # A domain validation error names its field like request validation does.
-        assert body["errors"] == [{"field": field, "location": "domain", "message": error.message}]
+        # A domain validation error names its field like request validation does, and its entry
+        # has every member the documented ProblemFieldError requires.
+        assert body["errors"] == [
+            {"field": field, "location": "domain", "message": error.message, "type": error.code.value}
+        ]
+        ProblemFieldError.model_validate(body["errors"][0])
     else:
         assert "errors" not in body
     if error.details:
@@ -271,6 +276,37 @@ async def test_missing_body_is_named(client: httpx.AsyncClient) -> None:
     assert body["errors"][0]["field"] == "body"
 
 
+async def test_a_body_that_is_not_utf8_is_malformed_json(client: httpx.AsyncClient) -> None:
+    # FastAPI's own answer is a bare 400 that the routes do not document.
+    response = await client.post(
+        "/billing/checkout", content=b'{"amount": "\xff"}', headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"][0]["type"] == "json_invalid"
+    assert body["errors"][0]["location"] == "body"
+
+
+async def test_a_method_the_route_does_not_serve_is_a_problem(client: httpx.AsyncClient) -> None:
+    response = await client.request("TRACE", "/billing/checkout")
+    body = assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+    assert "TRACE" in body["detail"]
+    assert body["instance"] == "/billing/checkout"
+
+
+async def test_a_declared_parameter_with_a_nul_character_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/billing/errors/%00")
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"][0] == {
+        "field": "kind",
+        "location": "path",
+        "message": "must not contain NUL (U+0000) characters",
+        "type": "nul_character",
+    }
+    # A parameter the route does not declare is never read, so it is not refused.
+    assert (await client.get("/billing/uow-ok?unused=%00")).status_code == 200
+
+
 async def test_query_errors_name_the_parameter(client: httpx.AsyncClient) -> None:
     response = await client.get("/billing/search", params={"limit": "ten"})
     body = assert_problem(response, 422, "validation_error")
@@ -361,3 +397,11 @@ def test_openapi_documents_problem_bodies() -> None:
         assert {"type", "title", "status", "code"} <= set(problem["required"])
         assert "$ref" not in str(problem)
     assert responses["422"]["description"] == HTTPStatus(422).phrase
+
+
+def test_routes_with_parameters_document_their_422_as_a_problem() -> None:
+    # FastAPI's default 422 is a plain-JSON HTTPValidationError; a ProblemRoute never sends that.
+    paths = build_app().openapi()["paths"]
+    for path, method in (("/billing/search", "get"), ("/billing/errors/{kind}", "get")):
+        assert list(paths[path][method]["responses"]["422"]["content"]) == [PROBLEM_MEDIA_TYPE]
+    assert "422" not in paths["/billing/crash"]["get"]["responses"]

@@ -131,3 +131,31 @@ async def test_host_hooks_run_once_per_event_after_commit(harness: Harness) -> N
     assert seen == [("payment.succeeded", payment_id)]
     payment = (await harness.client.get(f"/billing/payments/{payment_id}", headers=harness.auth())).json()
     assert payment["status"] == "succeeded"
+
+
+async def test_submitting_a_finished_checkout_again_is_a_conflict(harness: Harness) -> None:
+    # The fake's refusal used to surface as a 502 provider error: the payer is at fault, not a provider.
+    paid = await harness.pay_one_off()
+    provider_session_id = paid["session"]["url"].rsplit("/", 1)[1]
+    page = f"/billing/fake/checkout/{provider_session_id}"
+    for path, form in ((page, {"outcome": "succeeded"}), (f"{page}/authenticate", {"result": "succeeded"})):
+        again = await harness.client.post(path, data=form)
+        assert again.status_code == 409, again.text
+        assert again.headers["content-type"].startswith("application/problem+json")
+        assert again.json()["details"] == {"session": provider_session_id}
+
+
+async def test_the_fake_pages_document_their_redirects_and_problems(harness: Harness) -> None:
+    paths = harness.app.openapi()["paths"]
+    for path in (
+        "/billing/fake/checkout/{session_id}",
+        "/billing/fake/checkout/{session_id}/authenticate",
+    ):
+        assert set(paths[path]["post"]["responses"]) == {"303", "404", "409", "422"}
+        assert set(paths[path]["get"]["responses"]) == {"200", "404", "422"}
+        assert list(paths[path]["get"]["responses"]["200"]["content"]) == ["text/html"]
+    portal = "/billing/fake/portal/{customer_id}"
+    assert set(paths[portal]["get"]["responses"]) == {"200", "404", "422"}
+    for action in ("quantity", "cancel"):
+        responses = paths[f"{portal}/subscriptions/{{sub_id}}/{action}"]["post"]["responses"]
+        assert set(responses) == {"303", "404", "409", "422"}

@@ -339,3 +339,29 @@ async def test_plan_change_to_another_currency_is_refused(harness: Harness) -> N
     refused = await harness.client.patch(url, json={"plan_id": dollars["id"]}, headers=harness.auth())
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "plan_id"
+
+
+@pytest.mark.parametrize("ending", ["canceled_now", "expired"])
+async def test_an_ended_subscription_cannot_be_resumed(harness: Harness, ending: str) -> None:
+    # The row keeps cancel_at_period_end from the earlier cancel, so the resume reached the
+    # provider, which refused it: a 502 instead of a 409.
+    plan = await create_plan(harness)
+    subscription = await subscribe(harness, plan["id"])
+    url = f"/billing/subscriptions/{subscription['id']}"
+    canceled = await harness.client.post(
+        f"{url}/cancel", json={"at_period_end": True}, headers=harness.auth()
+    )
+    assert canceled.status_code == 200, canceled.text
+    if ending == "canceled_now":
+        now = await harness.client.post(
+            f"{url}/cancel", json={"at_period_end": False}, headers=harness.auth()
+        )
+        assert now.json()["status"] == "canceled"
+    else:
+        await harness.fake.advance(days=32)
+    ended = (await harness.client.get(url, headers=harness.auth())).json()
+    assert ended["status"] == ("canceled" if ending == "canceled_now" else "expired")
+    resumed = await harness.client.post(f"{url}/resume", headers=harness.auth())
+    assert resumed.status_code == 409, resumed.text
+    assert resumed.json()["code"] == "conflict"
+    assert "already" in resumed.json()["detail"]

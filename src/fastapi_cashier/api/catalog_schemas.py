@@ -15,7 +15,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, Str
 
 from ..billing.catalog import MAX_FEATURES, MAX_TIERS, MAX_TRIAL_DAYS, feature_value
 from ..statuses import BillingInterval, PricingModel
-from .schemas import CurrencyCode
+from .schemas import CurrencyCode, RequestBody
 
 __all__ = [
     "PlanCreate",
@@ -53,8 +53,7 @@ IntervalCount = Annotated[StrictInt, Field(ge=1, description="Intervals per bill
 TrialDays = Annotated[StrictInt, Field(ge=0, le=MAX_TRIAL_DAYS)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_In = RequestBody
 
 
 class _Out(BaseModel):

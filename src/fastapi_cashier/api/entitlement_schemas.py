@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from ..billing.credits import MAX_CREDITS
 from ..statuses import CreditTransactionKind, SubscriptionStatus
+from .schemas import RequestBody
 
 __all__ = [
     "AdminCreditChange",
@@ -20,8 +21,7 @@ __all__ = [
 ]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_In = RequestBody
 
 
 class _Out(BaseModel):

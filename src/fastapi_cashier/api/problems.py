@@ -17,7 +17,8 @@ A problem document looks like::
       "details": {"payment_id": "..."}
     }
 
-Request validation failures add ``errors: [{"field", "location", "message", "type"}]``.
+Request validation failures add ``errors: [{"field", "location", "message", "type"}]``; a domain
+validation error names its field the same way, with ``location: "domain"`` and its code as ``type``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from contextlib import AsyncExitStack
 from http import HTTPStatus
 from typing import Any
 
+from fastapi import params
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -36,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from ..errors import (
     AuthenticationError,
@@ -115,7 +119,10 @@ class ProblemFieldError(BaseModel):
     """One refused request field."""
 
     field: str = Field(description="Dotted path of the field, e.g. `amount` or `tiers.0.up_to`.")
-    location: str = Field(description="Where the field was sent: body, query, path, header or cookie.")
+    location: str = Field(
+        description="Where the field was sent (body, query, path, header or cookie), or `domain` for a "
+        "rule the request broke as a whole."
+    )
     message: str = Field(description="Why the value was refused.")
     type: str = Field(description="Machine-readable kind of the failure, e.g. `int_type`, `missing`.")
 
@@ -255,7 +262,11 @@ def _cashier_problem(exc: CashierError, instance: str | None) -> Response:
             logger.error("error on %s: %s", instance, exc.message, exc_info=exc)
     # A domain validation error names its field the same way request validation does.
     field = exc.details.get("field") if isinstance(exc, ValidationError) else None
-    errors = [{"field": field, "location": "domain", "message": exc.message}] if field else None
+    errors = (
+        [{"field": field, "location": "domain", "message": exc.message, "type": exc.code.value}]
+        if field
+        else None
+    )
     return problem_response(
         status=status,
         code=exc.code.value,
@@ -265,6 +276,18 @@ def _cashier_problem(exc: CashierError, instance: str | None) -> Response:
         headers=headers,
         extra={"details": exc.details} if exc.details else None,
     )
+
+
+def _is_undecodable_body(exc: HTTPException) -> bool:
+    # FastAPI answers a JSON body that is not UTF-8 with a bare 400 ("There was an error parsing
+    # the body"); any other malformed JSON is a 422 ``json_invalid``. Both are malformed JSON.
+    return exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError)
+
+
+def _undecodable_body_problem(exc: HTTPException, instance: str | None) -> Response:
+    reason = str(exc.__cause__)
+    error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "ctx": {"error": reason}}
+    return _validation_problem(RequestValidationError([error]), instance)
 
 
 def _http_problem(exc: HTTPException, instance: str | None) -> Response:
@@ -310,6 +333,8 @@ def exception_to_problem(exc: Exception, *, instance: str | None = None) -> Resp
     if isinstance(exc, RequestValidationError):
         return _validation_problem(exc, instance)
     if isinstance(exc, HTTPException):
+        if _is_undecodable_body(exc):
+            return _undecodable_body_problem(exc, instance)
         return _http_problem(exc, instance)
     logger.exception("unhandled error on %s", instance, exc_info=exc)
     return problem_response(
@@ -336,6 +361,38 @@ async def _close_dependencies(request: Request, exc: Exception) -> Exception:
     return exc
 
 
+def _declared_parameters(route: APIRoute) -> frozenset[tuple[str, str]]:
+    """``(location, name)`` of the query and path parameters the route declares."""
+    return frozenset(
+        (field.field_info.in_.value, field.alias)
+        for field in get_flat_params(route.dependant)
+        if isinstance(field.field_info, params.Param)
+        and field.field_info.in_ in (params.ParamTypes.query, params.ParamTypes.path)
+    )
+
+
+def _refuse_nul_parameters(request: Request, declared: frozenset[tuple[str, str]]) -> None:
+    """422 for a declared query or path parameter containing U+0000, before anything reads it.
+
+    PostgreSQL cannot compare text containing NUL: the driver fails, so a filter such as
+    ``?reference=a%00b`` would answer 500 there (and 200 on SQLite). Refused on every database alike.
+    """
+    named = [("query", name, value) for name, value in request.query_params.multi_items()]
+    named += [("path", name, value) for name, value in request.path_params.items()]
+    errors = [
+        {
+            "type": "nul_character",
+            "loc": (location, name),
+            "msg": "must not contain NUL (U+0000) characters",
+            "input": value,
+        }
+        for location, name, value in named
+        if (location, name) in declared and isinstance(value, str) and "\x00" in value
+    ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
 class ProblemRoute(APIRoute):
     """An ``APIRoute`` whose errors are RFC 9457 problems.
 
@@ -346,16 +403,48 @@ class ProblemRoute(APIRoute):
     * :class:`~fastapi_cashier.errors.CashierError`: :func:`status_for`, its ``code``, its message
       and ``details``; ``WWW-Authenticate: Bearer`` on 401, ``Retry-After`` when a provider is
       throttled or unreachable;
-    * ``RequestValidationError`` (malformed JSON included): 422 ``validation_error`` with ``errors``;
+    * ``RequestValidationError`` (malformed JSON included, a body that is not UTF-8 too): 422
+      ``validation_error`` with ``errors``;
     * ``HTTPException``: its status and headers;
     * anything else: logged with its traceback, answered 500 ``internal_error`` without details.
+
+    A declared query or path parameter containing U+0000 is a 422 (PostgreSQL cannot compare
+    such text). A method the route does not serve is a 405 ``method_not_allowed`` problem with
+    ``Allow``. A route with parameters or a body documents its 422 as a problem (FastAPI's
+    default documents a plain JSON ``HTTPValidationError`` instead).
     """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        takes_input = bool(get_flat_params(self.dependant)) or self.body_field is not None
+        documented = {str(status).upper() for status in self.responses}
+        if takes_input and documented.isdisjoint({"422", "4XX", "DEFAULT"}):
+            self.responses = {**self.responses, **problem_responses(422)}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette raises its 405 before the endpoint runs (so outside ``handle_with_problems``)
+        # when the path matches but the method does not, and the host's handlers would answer
+        # it with plain JSON.
+        if self.methods and scope["method"] not in self.methods:
+            allowed = ", ".join(sorted(self.methods))
+            response = problem_response(
+                status=405,
+                code=_HTTP_ERROR_CODES[405],
+                detail=f"{scope['method']} is not allowed here; allowed: {allowed}",
+                instance=Request(scope).url.path,
+                headers={"Allow": allowed},
+            )
+            await response(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        declared = _declared_parameters(self)
 
         async def handle_with_problems(request: Request) -> Response:
             try:
+                _refuse_nul_parameters(request, declared)
                 return await handler(request)
             except Exception as exc:
                 raised = await _close_dependencies(request, exc)

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from ..currencies import normalize_currency
 from ..errors import UnknownCurrencyError
@@ -30,6 +30,7 @@ __all__ = [
     "PaymentStatusUpdate",
     "RefundCreate",
     "RefundOut",
+    "RequestBody",
     "StatusChangeOut",
     "SummaryOut",
 ]
@@ -57,8 +58,35 @@ ShortText = Annotated[str, Field(max_length=500)]
 Reference = Annotated[str, Field(min_length=1, max_length=255)]
 
 
-class _In(BaseModel):
+def _contains_nul(value: object) -> bool:
+    """Whether a text, or any text inside a list or a mapping (keys too), contains U+0000."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+class RequestBody(BaseModel):
+    """The base of every request body: unknown fields and NUL characters in text are refused.
+
+    PostgreSQL cannot store or compare text containing U+0000 (the driver fails, the request
+    would be a 500), so it is refused on every database alike, with a 422 naming the field.
+    """
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if _contains_nul(value):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return value
+
+
+_In = RequestBody
 
 
 class _Out(BaseModel):

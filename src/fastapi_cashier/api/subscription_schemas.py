@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from ..statuses import ProrationBehavior
-from .schemas import Url
+from .schemas import RequestBody, Url
 
 __all__ = [
     "CancelRequest",
@@ -24,8 +24,7 @@ __all__ = [
 ]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_In = RequestBody
 
 
 class _Out(BaseModel):

@@ -140,6 +140,8 @@ class SubscriptionService(DomainService):
 
     async def resume(self, subscription: Subscription, *, actor: str | None = None) -> Subscription:
         """Undo a cancel-at-period-end, or resume a paused subscription."""
+        if subscription.status in ENDED:
+            raise ConflictError(f"the subscription is already {subscription.status.value}")
         if not (subscription.cancel_at_period_end or subscription.status is SubscriptionStatus.PAUSED):
             raise ConflictError("the subscription is neither paused nor set to cancel at the period end")
         provider = await self._provider_for(subscription, Capability.SUBSCRIPTIONS)

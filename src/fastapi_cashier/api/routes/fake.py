@@ -5,6 +5,7 @@ refused in production.
 """
 
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -61,6 +62,14 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             raise NotFoundError(f"checkout session {session_id} was not found")
         return found
 
+    async def hosted_step(session_id: str, action: Awaitable[HostedStep]) -> HostedStep:
+        # A session that is complete, expired or has nothing to authenticate refuses the form:
+        # the payer's request conflicts with the session's state (the provider is not at fault).
+        try:
+            return await action
+        except InvalidProviderRequestError as exc:
+            raise ConflictError(exc.message, details={"session": session_id}) from exc
+
     def follow(step: HostedStep, request: Request, session_id: str) -> RedirectResponse:
         if step.needs_authentication:
             target = str(request.url_for("payments:fake_authentication_page", session_id=session_id))
@@ -69,38 +78,58 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             target = step.redirect_url
         return RedirectResponse(target, status_code=303)
 
-    @router.get("/checkout/{session_id}", name="payments:fake_checkout_page", response_class=HTMLResponse)
+    @router.get(
+        "/checkout/{session_id}",
+        name="payments:fake_checkout_page",
+        response_class=HTMLResponse,
+        responses=problem_responses(404),
+    )
     async def checkout_page(session_id: str, request: Request) -> HTMLResponse:
         """The hosted checkout page with Pay, Decline and 3-D Secure buttons."""
         action = str(request.url_for("payments:fake_checkout_submit", session_id=session_id))
         return HTMLResponse(provider(session_id).render_checkout_page(session_id, action_url=action))
 
-    @router.post("/checkout/{session_id}", name="payments:fake_checkout_submit")
+    @router.post(
+        "/checkout/{session_id}",
+        name="payments:fake_checkout_submit",
+        status_code=303,
+        response_class=RedirectResponse,
+        responses=problem_responses(404, 409, 422),
+    )
     async def checkout_submit(
         session_id: str,
         request: Request,
         outcome: Annotated[Literal["succeeded", "declined", "requires_action"], Form()],
     ) -> RedirectResponse:
         """Apply the payer's choice; 303 to the success or cancel URL (or the 3-D Secure page)."""
-        step = await provider(session_id).complete_checkout(session_id, outcome)
+        step = await hosted_step(session_id, provider(session_id).complete_checkout(session_id, outcome))
         return follow(step, request, session_id)
 
     @router.get(
         "/checkout/{session_id}/authenticate",
         name="payments:fake_authentication_page",
         response_class=HTMLResponse,
+        responses=problem_responses(404),
     )
     async def authentication_page(session_id: str, request: Request) -> HTMLResponse:
         """The 3-D Secure challenge."""
         action = str(request.url_for("payments:fake_authentication_submit", session_id=session_id))
         return HTMLResponse(provider(session_id).render_authentication_page(session_id, action_url=action))
 
-    @router.post("/checkout/{session_id}/authenticate", name="payments:fake_authentication_submit")
+    @router.post(
+        "/checkout/{session_id}/authenticate",
+        name="payments:fake_authentication_submit",
+        status_code=303,
+        response_class=RedirectResponse,
+        responses=problem_responses(404, 409, 422),
+    )
     async def authentication_submit(
         session_id: str, request: Request, result: Annotated[Literal["succeeded", "failed"], Form()]
     ) -> RedirectResponse:
         """Pass or fail the challenge; 303 to the success or cancel URL."""
-        step = await provider(session_id).authenticate(session_id, result == "succeeded")
+        step = await hosted_step(
+            session_id, provider(session_id).authenticate(session_id, result == "succeeded")
+        )
         return follow(step, request, session_id)
 
     # ------------------------------------------------------------------ the customer portal
@@ -122,7 +151,12 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         target = str(request.url_for("payments:fake_portal_page", customer_id=customer_id))
         return RedirectResponse(target, status_code=303)
 
-    @router.get("/portal/{customer_id}", name="payments:fake_portal_page", response_class=HTMLResponse)
+    @router.get(
+        "/portal/{customer_id}",
+        name="payments:fake_portal_page",
+        response_class=HTMLResponse,
+        responses=problem_responses(404),
+    )
     async def portal_page(customer_id: str, request: Request) -> HTMLResponse:
         """The customer portal: the customer's subscriptions, with quantity and cancel forms."""
 
@@ -137,6 +171,8 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     @router.post(
         "/portal/{customer_id}/subscriptions/{sub_id}/quantity",
         name="payments:fake_portal_quantity",
+        status_code=303,
+        response_class=RedirectResponse,
         responses=problem_responses(404, 409, 422),
     )
     async def portal_quantity(
@@ -164,6 +200,8 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     @router.post(
         "/portal/{customer_id}/subscriptions/{sub_id}/cancel",
         name="payments:fake_portal_cancel",
+        status_code=303,
+        response_class=RedirectResponse,
         responses=problem_responses(404, 409),
     )
     async def portal_cancel(customer_id: str, sub_id: str, request: Request) -> RedirectResponse:
