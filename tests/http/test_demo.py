@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -245,8 +245,10 @@ async def test_subscribing_with_three_seats_starts_a_trial_listed_on_the_account
 async def test_the_api_route_needs_a_subscription_and_counts_requests_per_minute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A minute's window starts on the minute: pin the rate limiter's clock inside one.
-    monkeypatch.setattr(ratelimits, "utc_now", lambda: datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC))
+    # A minute's window starts on the minute: pin the rate limiter's clock inside one. Near the
+    # real time: the router's housekeeping purges windows older than two real days.
+    pinned = datetime.now(UTC).replace(second=30, microsecond=0)
+    monkeypatch.setattr(ratelimits, "utc_now", lambda: pinned)
     app, _payments, settings = create_demo_app(database_url=sqlite_url(tmp_path))
     headers = {"Authorization": f"Bearer {create_token(settings.auth, DEMO_CUSTOMER)}"}
     async with running(app) as client:
@@ -269,7 +271,7 @@ async def test_the_api_route_needs_a_subscription_and_counts_requests_per_minute
         assert refused["code"] == "rate_limited"
         assert answer.headers["retry-after"] == "30"
 
-    monkeypatch.setattr(ratelimits, "utc_now", lambda: datetime(2026, 3, 1, 12, 1, 0, tzinfo=UTC))
+    monkeypatch.setattr(ratelimits, "utc_now", lambda: pinned + timedelta(seconds=30))
     async with running(app) as client:
         next_minute = await client.get("/demo/api/data", headers=headers)
         assert next_minute.status_code == 200
