@@ -121,16 +121,22 @@ class EventApplier(DomainService):
         )
         payment = await self._create_subscription_payment(event, paid)
         if payment is not None:
-            await transition(
-                self.svc,
-                "payment",
-                payment,
-                PAYMENT_MACHINE,
-                PaymentStatus.SUCCEEDED,
-                cause=ChangeCause.WEBHOOK,
-                provider_event_id=event.id,
-                reason=f"recorded from its paid invoice {snapshot.provider_invoice_id}",
+            await self._succeeded(
+                payment, event, f"recorded from its paid invoice {snapshot.provider_invoice_id}"
             )
+
+    async def _succeeded(self, payment: Payment, event: ProviderEvent, reason: str) -> None:
+        """Move ``payment`` to succeeded on the word of ``event``, saying why in the trail."""
+        await transition(
+            self.svc,
+            "payment",
+            payment,
+            PAYMENT_MACHINE,
+            PaymentStatus.SUCCEEDED,
+            cause=ChangeCause.WEBHOOK,
+            provider_event_id=event.id,
+            reason=reason,
+        )
 
     # ------------------------------------------------------------------ payments
 
@@ -180,15 +186,8 @@ class EventApplier(DomainService):
             # (the success event comes later, or is re-read as refunded), record that, or the
             # ordering guard would leave the payment pending for good.
             if PAYMENT_MACHINE.can(payment.status, PaymentStatus.SUCCEEDED):
-                await transition(
-                    self.svc,
-                    "payment",
-                    payment,
-                    PAYMENT_MACHINE,
-                    PaymentStatus.SUCCEEDED,
-                    cause=ChangeCause.WEBHOOK,
-                    provider_event_id=event.id,
-                    reason=f"reported {snapshot.status.value} before its success was applied",
+                await self._succeeded(
+                    payment, event, f"reported {snapshot.status.value} before its success was applied"
                 )
             payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
             return PROCESSED

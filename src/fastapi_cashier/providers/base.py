@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, NoReturn, Protocol, runtime_checkable
+from typing import Any, Final, Literal, NoReturn, Protocol, runtime_checkable
 
 from ..errors import UnsupportedCapabilityError
 from ..money import Money
@@ -38,6 +38,7 @@ from ..statuses import (
 )
 
 __all__ = [
+    "LOCAL_ID_KEYS",
     "Capability",
     "CheckoutRequest",
     "CheckoutResult",
@@ -350,6 +351,17 @@ class InvoiceSnapshot:
 
 
 Snapshot = CheckoutSnapshot | PaymentSnapshot | RefundSnapshot | SubscriptionSnapshot | InvoiceSnapshot
+
+
+LOCAL_ID_KEYS: Final = (
+    "checkout_session_id",
+    "customer_id",
+    "refund_id",
+    "subscription_id",
+    "plan_id",
+    "reference",
+)
+"""Metadata keys an adapter writes on provider objects; events report them as ``ProviderEvent.local_ids``."""
 
 
 @dataclass(frozen=True, slots=True)

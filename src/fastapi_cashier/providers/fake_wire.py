@@ -18,6 +18,7 @@ from ..money import Money
 from ..statuses import CheckoutSessionStatus, InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
 from . import signing
 from .base import (
+    LOCAL_ID_KEYS,
     CheckoutSnapshot,
     EventType,
     InvoiceSnapshot,
@@ -43,15 +44,6 @@ __all__ = [
 SIGNATURE_HEADER: Final = "Fake-Signature"
 """The header carrying ``t=<unix>,v1=<hex>``."""
 
-LOCAL_ID_KEYS: Final = (
-    "checkout_session_id",
-    "customer_id",
-    "refund_id",
-    "subscription_id",
-    "plan_id",
-    "reference",
-)
-"""Metadata keys of a fake object that carry local ids; events report them as ``local_ids``."""
 
 _PROVIDER: Final = "fake"
 _OBJECT_KINDS: Final = frozenset(

@@ -24,7 +24,7 @@ from typing import Any, Final
 from ...errors import ValidationError
 from ...money import Money
 from ...statuses import CheckoutSessionStatus, PaymentStatus, RefundStatus, SubscriptionStatus
-from ..base import CheckoutSnapshot, PaymentSnapshot, RefundSnapshot, SubscriptionSnapshot
+from ..base import LOCAL_ID_KEYS, CheckoutSnapshot, PaymentSnapshot, RefundSnapshot, SubscriptionSnapshot
 
 __all__ = [
     "LOCAL_ID_KEYS",
@@ -47,16 +47,6 @@ __all__ = [
     "subscription_item",
     "subscription_snapshot",
 ]
-
-LOCAL_ID_KEYS: Final = (
-    "checkout_session_id",
-    "customer_id",
-    "refund_id",
-    "subscription_id",
-    "plan_id",
-    "reference",
-)
-"""Metadata keys the adapter writes on Stripe objects; events report them as ``local_ids``."""
 
 
 class MalformedObjectError(ValueError):
