@@ -7,6 +7,7 @@ Mount it with one call::
 
 from .__about__ import __version__
 from .api.auth import Principal
+from .api.problems import install_problem_handlers
 from .api.router import PaymentsRouter
 from .billing.hooks import DomainEvent
 from .billing.service import PaymentsService
@@ -48,5 +49,6 @@ __all__ = [
     "SubscriptionStatus",
     "ValidationError",
     "__version__",
+    "install_problem_handlers",
     "metadata",
 ]

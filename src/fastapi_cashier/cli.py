@@ -36,8 +36,19 @@ def _settings() -> PaymentsSettings:
         raise click.ClickException(f"invalid PAYMENTS_* settings:\n{exc}") from exc
 
 
+def _require_driver(url: str) -> None:
+    from .db.engine import require_driver
+
+    try:
+        require_driver(url)
+    except ConfigurationError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
 def _database_url(url: str | None) -> str:
-    return url or _settings().database.url
+    target = url or _settings().database.url
+    _require_driver(target)
+    return target
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -255,6 +266,7 @@ def _load_router(app_path: str | None) -> PaymentsRouter:
 
 def _run_with_router(app_path: str | None, work: Callable[[PaymentsRouter], Awaitable[T]]) -> T:
     payments = _load_router(app_path)
+    _require_driver(payments.settings.database.url)
 
     async def run() -> T:
         await payments.startup()

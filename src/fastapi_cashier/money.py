@@ -38,7 +38,7 @@ from typing import Final
 from fastapi_cashier.currencies import currency_exponent, normalize_currency
 from fastapi_cashier.errors import CurrencyMismatchError, ValidationError
 
-__all__ = ["Money"]
+__all__ = ["Money", "minor_units_hint"]
 
 _MAX_DIGITS: Final = 60
 """Decimal input with more integer or significant digits than this is refused.
@@ -407,3 +407,32 @@ class Money:
         if count < 1:
             raise ValueError(f"Cannot split money into {count} parts; n must be at least 1")
         return self.allocate([1] * count)
+
+
+def minor_units_hint(value: object, currency: object = "EUR") -> str:
+    """Explain, for an amount given as a decimal, that amounts are integer minor units.
+
+    The example converts ``value`` when it is exact in ``currency`` (``19.99`` EUR is ``1999``),
+    otherwise shows a sample amount of that currency; an unknown currency is explained with EUR.
+
+    Args:
+        value: The refused amount, as it came in (a ``float``, a ``str`` ...).
+        currency: The currency the amount was given in.
+
+    Returns:
+        One sentence for an error message.
+    """
+    try:
+        code = normalize_currency(currency)
+    except ValidationError:
+        code = "EUR"
+    sample: Decimal | str = Decimal(1999).scaleb(-currency_exponent(code))
+    if isinstance(value, float | str) and not isinstance(value, bool):
+        try:
+            converted = Money.from_decimal(str(value), code)
+        except (TypeError, ValidationError):
+            converted = None
+        if converted is not None and converted.amount > 0:
+            sample = str(value).strip()
+    minor = Money.from_decimal(sample, code).amount
+    return f"amounts are integers in minor units of the currency: {sample} {code} is {minor}"

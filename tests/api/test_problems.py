@@ -240,10 +240,33 @@ async def test_invalid_amount_is_named(client: httpx.AsyncClient, amount: object
     assert body["detail"].startswith("invalid amount: ")
 
 
-async def test_float_amount_message_is_pydantics(client: httpx.AsyncClient) -> None:
-    response = await client.post("/billing/checkout", json={"amount": 12.5, "currency": "EUR"})
-    assert response.json()["detail"] == "invalid amount: Input should be a valid integer"
-    assert response.json()["errors"][0]["type"] == "int_type"
+@pytest.mark.parametrize(
+    ("amount", "currency", "example"),
+    [
+        (12.5, "EUR", "12.5 EUR is 1250"),
+        (19.99, "eur", "19.99 EUR is 1999"),
+        ("19.99", "USD", "19.99 USD is 1999"),
+        (1.5, "JPY", "1999 JPY is 1999"),
+        (0.125, "KWD", "0.125 KWD is 125"),
+        (12.5, "???", "12.5 EUR is 1250"),
+        ("twelve", "EUR", "19.99 EUR is 1999"),
+    ],
+)
+async def test_a_decimal_amount_is_explained_as_minor_units(
+    client: httpx.AsyncClient, amount: object, currency: str, example: str
+) -> None:
+    response = await client.post("/billing/checkout", json={"amount": amount, "currency": currency})
+    body = assert_problem(response, 422, "validation_error")
+    [amount_error] = [error for error in body["errors"] if error["field"] == "amount"]
+    assert amount_error["message"] == f"amounts are integers in minor units of the currency: {example}"
+    assert amount_error["type"] == "int_type"
+    assert f"invalid amount: amounts are integers in minor units of the currency: {example}" in body["detail"]
+
+
+async def test_a_null_amount_keeps_pydantics_message(client: httpx.AsyncClient) -> None:
+    response = await client.post("/billing/checkout", json={"amount": None, "currency": "EUR"})
+    body = assert_problem(response, 422, "validation_error")
+    assert body["errors"][0]["message"] == "Input should be a valid integer"
 
 
 async def test_every_invalid_field_is_listed(client: httpx.AsyncClient) -> None:

@@ -30,7 +30,7 @@ from contextlib import AsyncExitStack
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import params
+from fastapi import FastAPI, params
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -61,6 +61,7 @@ from ..errors import (
     ValidationError,
     WebhookError,
 )
+from ..money import minor_units_hint
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -69,6 +70,7 @@ __all__ = [
     "ProblemFieldError",
     "ProblemRoute",
     "exception_to_problem",
+    "install_problem_handlers",
     "problem_response",
     "problem_responses",
     "status_for",
@@ -199,6 +201,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE)
 
 
+def _is_decimal_amount(kind: str, loc: list[str], value: object) -> bool:
+    """An ``...amount`` field given as a decimal number or a numeric string."""
+    if kind not in ("int_type", "int_from_float", "int_parsing") or not loc:
+        return False
+    return loc[-1].endswith("amount") and isinstance(value, float | str)
+
+
 def _validation_problem(exc: RequestValidationError, instance: str | None) -> Response:
     errors: list[dict[str, Any]] = []
     for error in exc.errors():
@@ -213,6 +222,9 @@ def _validation_problem(exc: RequestValidationError, instance: str | None) -> Re
             reason = (error.get("ctx") or {}).get("error")
             message = f"{message} ({reason})" if reason else message
         field = ".".join(rest) if rest else location
+        if _is_decimal_amount(kind, rest, error.get("input")):
+            currency = exc.body.get("currency") if isinstance(exc.body, dict) else None
+            message = minor_units_hint(error.get("input"), currency or "EUR")
         errors.append({"field": field, "location": location, "message": message, "type": kind})
     named = [f"invalid {error['field']}: {error['message']}" for error in errors[:_DETAIL_ERRORS]]
     if len(errors) > _DETAIL_ERRORS:
@@ -451,6 +463,27 @@ class ProblemRoute(APIRoute):
                 return exception_to_problem(raised, instance=request.url.path)
 
         return handle_with_problems
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Answer the host app's own routes with the same problem documents as the router's.
+
+    The library's dependencies (``payments.current_customer``, ``require_feature``,
+    ``rate_limit``, ...) then answer a host route with ``application/problem+json`` and their
+    stable ``code`` (``402 subscription_required``, ``429 rate_limited`` ...) instead of FastAPI's
+    plain ``{"detail": ...}``; the host's own ``HTTPException`` and request validation errors
+    become problems too. Exceptions the host does not raise on purpose stay 500s, answered by
+    the host's server.
+
+    Example:
+        ``install_problem_handlers(app)`` once, after ``app = FastAPI()``.
+    """
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        return exception_to_problem(exc, instance=request.url.path)
+
+    for kind in (CashierError, HTTPException, RequestValidationError):
+        app.add_exception_handler(kind, handle)
 
 
 @functools.cache

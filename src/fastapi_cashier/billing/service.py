@@ -98,7 +98,12 @@ class PaymentsService:
         """The enabled provider called ``name`` (``None``: the default provider)."""
         chosen = name or self.settings.default_provider
         if chosen is None:
-            raise ValidationError("no provider given and no default_provider is configured", field="provider")
+            enabled = ", ".join(sorted(self.providers)) or "none"
+            raise ValidationError(
+                "no provider given and no default provider is configured: send provider (enabled: "
+                f"{enabled}) or set default_provider (PAYMENTS_DEFAULT_PROVIDER)",
+                field="provider",
+            )
         provider = self.providers.get(chosen)
         if provider is None:
             raise ValidationError(

@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from ..errors import MissingDependencyError
 from ..settings import DatabaseSettings
 from .base import Base
 
-__all__ = ["create_engine", "create_session_factory", "create_tables", "drop_tables", "supports_row_locks"]
+__all__ = [
+    "create_engine",
+    "create_session_factory",
+    "create_tables",
+    "drop_tables",
+    "is_sqlite_memory",
+    "require_driver",
+    "supports_row_locks",
+]
+
+#: The async drivers the extras install: URL driver name -> (modules it imports, extra).
+_DRIVERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "asyncpg": (("asyncpg",), "postgres"),
+    "aiomysql": (("aiomysql", "pymysql"), "mysql"),
+}
+
+
+def require_driver(url: str | URL) -> None:
+    """Check that the optional database driver of ``url`` can be imported.
+
+    Raises:
+        MissingDependencyError: the driver of a ``postgresql+asyncpg://`` or
+            ``mysql+aiomysql://`` URL is not installed; the message names the extra to install.
+    """
+    modules, extra = _DRIVERS.get(make_url(url).get_driver_name(), ((), ""))
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise MissingDependencyError(module, extra) from exc
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -21,12 +53,23 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     transaction: SQLite has one writer at a time, and taking the write lock up front turns
     would-be deadlocks between concurrent requests into short waits. MariaDB/MySQL run at
     ``READ COMMITTED`` like PostgreSQL, so row locks behave the same on both.
+
+    An in-memory SQLite database (``sqlite+aiosqlite:///:memory:``) lives only as long as its one
+    connection, so every session shares that connection, one transaction at a time: a pool of
+    exactly one connection that requests and the background loop wait for in turn.
+
+    Raises:
+        MissingDependencyError: the URL names a driver that is not installed; the message names
+            the extra to install.
     """
     url = make_url(settings.url)
+    require_driver(url)
     kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": True}
     backend = url.get_backend_name()
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
+        if is_sqlite_memory(url):
+            kwargs.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0, pool_timeout=60)
     else:
         kwargs["pool_size"] = settings.pool_size
         kwargs["max_overflow"] = settings.max_overflow
@@ -37,6 +80,14 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     if backend == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def is_sqlite_memory(url: URL) -> bool:
+    """True for a SQLite URL naming a private in-memory database (``:memory:`` or no file)."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    return database in ("", ":memory:") or url.query.get("mode") == "memory"
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
