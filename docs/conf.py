@@ -45,10 +45,8 @@ napoleon_use_rtype = False
 
 # -- HTML --------------------------------------------------------------------------------------
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = f"fastapi-cashier {release}"
-html_static_path: list[str] = []
-html_theme_options = {
-    "description": "Payments and subscription billing for any FastAPI app.",
-    "fixed_sidebar": True,
-}
+html_static_path = ["_static"]
+# Wide tables scroll inside their own box instead of overflowing the page.
+html_css_files = ["tables.css"]
