@@ -1,4 +1,6 @@
-"""The demo shop in a real headless Chromium: buy a ticket, pay on the fake checkout page.
+"""The demo shop in a real headless Chromium: buy a ticket and pay, decline or go through 3-D
+Secure on the fake checkout page; subscribe and change seats or cancel in the fake billing portal.
+Each outcome is checked on the payment or subscription itself, read through the JSON API.
 
 Chromium is driven through the Chrome DevTools Protocol over its ``--remote-debugging-port``
 websocket, with the small RFC 6455 client below, so the test needs no Python package beyond the
@@ -19,6 +21,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +30,9 @@ import httpx
 import pytest
 import uvicorn
 
-from fastapi_cashier.demo import create_demo_app
+from fastapi_cashier import PaymentsSettings
+from fastapi_cashier.api.auth import create_token
+from fastapi_cashier.demo import DEMO_CUSTOMER, create_demo_app
 
 #: The longest any single wait of this test may take, in seconds.
 WAIT = 20.0
@@ -208,6 +213,12 @@ class Page:
                 "Input.dispatchMouseEvent", type=kind, x=point["x"], y=point["y"], button="left", clickCount=1
             )
 
+    def type_into(self, selector: str, text: str) -> None:
+        """Replace the value of an input as a person would: focus, select all, type."""
+        focused = self.on_element(selector, "if (!el) return false; el.focus(); el.select(); return true;")
+        assert focused, f"no element matches {selector} on {self.url}"
+        self.devtools.call("Input.insertText", text=text)
+
     def screenshot(self, path: Path) -> Path:
         shot = self.devtools.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
@@ -225,10 +236,33 @@ def chromium() -> str:
     return binary
 
 
+@dataclass
+class Shop:
+    """The running demo shop, and the demo customer's view of its state through the JSON API."""
+
+    root: str
+    settings: PaymentsSettings
+
+    def api(self, path: str) -> Any:
+        token = create_token(self.settings.auth, DEMO_CUSTOMER)
+        answer = httpx.get(
+            f"{self.root}/billing{path}", headers={"Authorization": f"Bearer {token}"}, timeout=WAIT
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def payment(self, reference: str) -> dict[str, Any]:
+        [payment] = self.api(f"/payments?reference={reference}")["items"]
+        return dict(payment)
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return list(self.api("/subscriptions")["items"])
+
+
 @pytest.fixture
-def shop(tmp_path: Path) -> Iterator[str]:
+def shop(tmp_path: Path) -> Iterator[Shop]:
     """The demo shop served by uvicorn in a thread on 127.0.0.1 and a free port."""
-    app, _payments, _settings = create_demo_app(database_url=f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
+    app, _payments, settings = create_demo_app(database_url=f"sqlite+aiosqlite:///{tmp_path / 'shop.db'}")
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -250,7 +284,7 @@ def shop(tmp_path: Path) -> Iterator[str]:
 
     try:
         wait_until(answers, "the demo shop to answer")
-        yield root
+        yield Shop(root=root, settings=settings)
     finally:
         server.should_exit = True
         thread.join(timeout=WAIT)
@@ -311,17 +345,25 @@ def page(chromium: str, tmp_path: Path) -> Iterator[Page]:
 # ------------------------------------------------------------------------------- the test
 
 
-def test_a_buyer_pays_for_a_ticket_on_the_fake_checkout_page(shop: str, page: Page, tmp_path: Path) -> None:
-    page.navigate(f"{shop}/")
+def open_ticket_checkout(shop: Shop, page: Page) -> str:
+    """From the shop's home page to the fake checkout page of one ticket; its URL."""
+    page.navigate(f"{shop.root}/")
+    assert page.is_visible("#buy")
+    page.click("#buy")
+    checkout_url = page.wait_for_url(
+        lambda url: url.startswith(f"{shop.root}/billing/fake/checkout/"), "the fake checkout page"
+    )
+    wait_until(lambda: page.is_visible("#pay"), "the Pay button")
+    return checkout_url
+
+
+def test_a_buyer_pays_for_a_ticket_on_the_fake_checkout_page(shop: Shop, page: Page, tmp_path: Path) -> None:
+    page.navigate(f"{shop.root}/")
     assert page.is_visible("#buy")
     assert "Buy a concert ticket (€25.00)" in page.text()
     page.screenshot(tmp_path / "1-shop.png")
 
-    page.click("#buy")
-    checkout_url = page.wait_for_url(
-        lambda url: url.startswith(f"{shop}/billing/fake/checkout/"), "the fake checkout page"
-    )
-    wait_until(lambda: page.is_visible("#pay"), "the Pay button")
+    checkout_url = open_ticket_checkout(shop, page)
     assert "25.00" in str(page.evaluate("document.querySelector('#amount').innerText"))
     for button in ("#pay", "#decline", "#three-d-secure"):
         assert page.is_visible(button), f"{button} is not visible on {checkout_url}"
@@ -334,3 +376,80 @@ def test_a_buyer_pays_for_a_ticket_on_the_fake_checkout_page(shop: str, page: Pa
     assert "25.00 EUR" in text
     assert "Concert ticket" in text
     assert page.screenshot(tmp_path / "3-success.png").stat().st_size > 0
+    payment = shop.payment("ticket-1")
+    assert (payment["status"], payment["amount"], payment["currency"]) == ("succeeded", 2500, "EUR")
+    assert payment["refunded_amount"] == 0
+
+
+def test_a_declined_card_fails_the_payment(shop: Shop, page: Page) -> None:
+    open_ticket_checkout(shop, page)
+    page.click("#decline")
+    page.wait_for_url(lambda url: url.endswith("/demo/cancel"), "the shop's cancel page")
+    payment = shop.payment("ticket-1")
+    assert payment["status"] == "failed"
+    assert payment["failure_code"] == "card_declined"
+    assert payment["amount"] == 2500
+
+
+@pytest.mark.parametrize(
+    ("button", "landing", "status"),
+    [
+        pytest.param("#authenticate", "/demo/success", "succeeded", id="passed"),
+        pytest.param("#fail-authentication", "/demo/cancel", "failed", id="failed"),
+    ],
+)
+def test_three_d_secure_in_the_browser(
+    shop: Shop, page: Page, button: str, landing: str, status: str
+) -> None:
+    checkout_url = open_ticket_checkout(shop, page)
+    page.click("#three-d-secure")
+    page.wait_for_url(
+        lambda url: url != checkout_url and url.startswith(f"{shop.root}/billing/fake/checkout/"),
+        "the 3-D Secure challenge",
+    )
+    wait_until(lambda: page.is_visible(button), f"the {button} button")
+    # The challenge is pending: the payment waits for the customer.
+    assert shop.payment("ticket-1")["status"] == "requires_action"
+    page.click(button)
+    page.wait_for_url(lambda url: url.endswith(landing), f"the shop's {landing} page")
+    payment = shop.payment("ticket-1")
+    assert payment["status"] == status
+    assert (payment["amount"], payment["currency"]) == (2500, "EUR")
+
+
+def test_the_portal_changes_seats_and_cancels_at_the_period_end(shop: Shop, page: Page) -> None:
+    page.navigate(f"{shop.root}/")
+    page.type_into("#seats", "2")
+    page.click("#subscribe")
+    page.wait_for_url(lambda url: url.startswith(f"{shop.root}/billing/fake/checkout/"), "the checkout page")
+    wait_until(lambda: page.is_visible("#pay"), "the Pay button")
+    page.click("#pay")
+    page.wait_for_url(lambda url: url.startswith(f"{shop.root}/demo/account"), "the account page")
+    [subscription] = shop.subscriptions()
+    assert (subscription["status"], subscription["quantity"]) == ("trialing", 2)
+    assert subscription["cancel_at_period_end"] is False
+
+    wait_until(lambda: page.is_visible("#open-portal"), "the portal button")
+    page.click("#open-portal")
+    page.wait_for_url(lambda url: url.startswith(f"{shop.root}/billing/fake/portal/"), "the portal")
+    quantity_input = wait_until(
+        lambda: page.evaluate("(document.querySelector('input[id^=\"quantity-\"]') || {}).id"),
+        "the quantity form",
+    )
+    provider_subscription_id = str(quantity_input).removeprefix("quantity-")
+    page.type_into(f"#quantity-{provider_subscription_id}", "5")
+    page.click(f"#change-quantity-{provider_subscription_id}")
+    wait_until(lambda: shop.subscriptions()[0]["quantity"] == 5, "the new quantity in the library")
+    [changed] = shop.subscriptions()
+    assert (changed["id"], changed["status"], changed["cancel_at_period_end"]) == (
+        subscription["id"],
+        "trialing",
+        False,
+    )
+
+    wait_until(lambda: page.is_visible(f"#cancel-{provider_subscription_id}"), "the cancel button")
+    page.click(f"#cancel-{provider_subscription_id}")
+    wait_until(lambda: shop.subscriptions()[0]["cancel_at_period_end"], "the cancellation in the library")
+    [canceled] = shop.subscriptions()
+    assert (canceled["status"], canceled["quantity"]) == ("trialing", 5)
+    assert canceled["current_period_end"] == subscription["current_period_end"]
