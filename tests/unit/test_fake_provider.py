@@ -243,6 +243,7 @@ async def test_an_idempotency_key_cannot_be_reused_by_another_method(provider: F
 async def test_create_checkout_needs_the_routers_base_url(provider: FakeProvider) -> None:
     with pytest.raises(InvalidProviderRequestError, match="served by the router") as caught:
         await provider.create_checkout(checkout_request(return_base_url=None))
+    assert "payments.service(base_url=payments.base_url(request))" in caught.value.message
     assert caught.value.provider == "fake"
     assert provider.checkout_sessions == {}
     assert provider.calls == []

@@ -269,7 +269,10 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
         if customer_id is None:
             raise refused("the customer has no fake provider customer id yet", field="customer")
         if request.return_base_url is None:
-            raise refused("the fake portal page is served by the router: pass return_base_url")
+            raise refused(
+                "the fake portal page is served by the router: pass return_base_url (the URL the "
+                "router is mounted at, PaymentsRouter.base_url(request))"
+            )
         # Adopt a customer the fake forgot (its memory is empty after a restart), as checkout does.
         customer_id = self._add_customer(request.customer, provider_customer_id=customer_id)
         self._portal_return_urls[customer_id] = request.return_url

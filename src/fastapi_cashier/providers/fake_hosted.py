@@ -105,7 +105,8 @@ class HostedCheckoutMixin:
         if request.return_base_url is None:
             raise refused(
                 "the fake provider's hosted checkout page is served by the router: "
-                "pass return_base_url (the URL the router is mounted at)",
+                "pass return_base_url (the URL the router is mounted at); in host code open the "
+                "service with payments.service(base_url=payments.base_url(request))",
                 field="return_base_url",
             )
         now = self.now()
