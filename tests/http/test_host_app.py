@@ -96,6 +96,85 @@ def _admin(settings: PaymentsSettings) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def test_in_memory_sqlite_serves_every_kind_of_request_without_waiting_on_itself() -> None:
+    """Idempotency keys, subscriptions, entitlements, credits and refunds each open sessions of
+    their own; on the one shared connection none may wait for another of the same request."""
+    settings = make_settings(
+        fake={"webhook_secret": WEBHOOK_SECRET},
+        default_provider="fake",
+        webhooks={"poll_interval_seconds": 0.01},
+    )
+    payments = PaymentsRouter(settings)
+    app = FastAPI()
+    app.include_router(payments, prefix="/billing")
+    install_problem_handlers(app)
+
+    counted = payments.rate_limit()
+
+    @app.get("/api", dependencies=[Depends(payments.require_feature("api_access"))])
+    async def api(customer: Customer = Depends(counted)) -> dict[str, str]:
+        return {"customer": customer.external_id}
+
+    @app.post("/images")
+    async def images(balance: int = Depends(payments.consume_credits(3))) -> dict[str, int]:
+        return {"balance": balance}
+
+    alice, admin = bearer(settings, "alice"), _admin(settings)
+    urls = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cancel"}
+    with starlette_client(app) as client:
+        product = client.post("/billing/admin/products", json={"name": "Team"}, headers=admin).json()
+        plan = client.post(
+            "/billing/admin/plans",
+            json={
+                "product_id": product["id"],
+                "name": "Team",
+                "pricing_model": "per_unit",
+                "unit_amount": 900,
+                "currency": "EUR",
+                "interval": "month",
+                "features": {"api_access": True, "requests_per_minute": 5, "credits_per_period": 10},
+            },
+            headers=admin,
+        ).json()
+        body = {"plan_id": plan["id"], "quantity": 2, **urls}
+        keyed = {**alice, "Idempotency-Key": "team-1"}
+        created = client.post("/billing/checkout-sessions", json=body, headers=keyed)
+        replayed = client.post("/billing/checkout-sessions", json=body, headers=keyed)
+        assert created.status_code == replayed.status_code == 201
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.json()["id"] == created.json()["id"]
+        client.post(created.json()["url"], data={"outcome": "succeeded"}, follow_redirects=False)
+        [subscription] = client.get("/billing/subscriptions", headers=alice).json()["items"]
+        assert (subscription["status"], subscription["quantity"]) == ("active", 2)
+        changed = client.patch(
+            f"/billing/subscriptions/{subscription['id']}", json={"quantity": 3}, headers=alice
+        )
+        assert changed.json()["quantity"] == 3
+        assert [client.get("/api", headers=alice).status_code for _ in range(7)] == [200] * 5 + [429] * 2
+        assert [client.post("/images", headers=alice).status_code for _ in range(4)] == [200, 200, 200, 402]
+        assert client.get("/billing/credits", headers=alice).json()["balance"] == 1
+
+        one_off = client.post(
+            "/billing/checkout-sessions",
+            json={"amount": 1000, "currency": "EUR", "description": "Poster", "reference": "poster", **urls},
+            headers=alice,
+        )
+        client.post(one_off.json()["url"], data={"outcome": "succeeded"}, follow_redirects=False)
+        [poster] = client.get("/billing/payments", params={"reference": "poster"}, headers=alice).json()[
+            "items"
+        ]
+        refund = client.post(
+            f"/billing/admin/payments/{poster['id']}/refunds",
+            json={"amount": 400},
+            headers={**admin, "Idempotency-Key": "refund-1"},
+        )
+        assert refund.status_code == 201, refund.text
+        [refunded] = client.get("/billing/payments", params={"reference": "poster"}, headers=alice).json()[
+            "items"
+        ]
+        assert (refunded["status"], refunded["refunded_amount"]) == ("partially_refunded", 400)
+
+
 def test_in_memory_sqlite_is_one_database_for_the_whole_router() -> None:
     settings = make_settings()
     payments = PaymentsRouter(settings)
