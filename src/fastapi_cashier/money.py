@@ -427,7 +427,7 @@ def minor_units_hint(value: object, currency: object = "EUR") -> str:
     except ValidationError:
         code = "EUR"
     sample: Decimal | str = Decimal(1999).scaleb(-currency_exponent(code))
-    if isinstance(value, float | str) and not isinstance(value, bool):
+    if isinstance(value, float | str):
         try:
             converted = Money.from_decimal(str(value), code)
         except (TypeError, ValidationError):
