@@ -257,6 +257,35 @@ def test_the_python_blocks_of_a_page_run(page: Path, docs_environment: Path) -> 
         warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
         for test in shown:
             test()
+    check = PAGE_CHECKS.get(page.name)
+    if check is not None:
+        check(namespace)
+
+
+def _check_errors_page(namespace: dict[str, Any]) -> None:
+    assert namespace["field"] == "amount"
+
+
+def _check_migrations_page(namespace: dict[str, Any]) -> None:
+    include_name = namespace["include_name"]
+    assert include_name("cashier_payments", "table", {}) is False
+    assert include_name("cashier_alembic_version", "table", {}) is False
+    assert include_name("shop_orders", "table", {}) is True
+    assert namespace["context"].configured["include_name"] is include_name
+    assert fastapi_cashier.metadata in namespace["target_metadata"]
+
+
+def _check_entitlements_page(namespace: dict[str, Any]) -> None:
+    paths = namespace["app"].openapi()["paths"]
+    assert {"/api/data", "/reports", "/images"} <= set(paths)
+
+
+#: What a page's blocks must have left behind, beyond running.
+PAGE_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "entitlements.rst": _check_entitlements_page,
+    "errors.rst": _check_errors_page,
+    "migrations.rst": _check_migrations_page,
+}
 
 
 def _starlette_client(app: FastAPI) -> Any:
