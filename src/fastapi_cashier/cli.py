@@ -136,6 +136,7 @@ def demo(host: str, port: int, database_url: str) -> None:
         app, _payments, settings = create_demo_app(database_url=database_url)
     except (SettingsValidationError, ConfigurationError) as exc:
         raise click.ClickException(f"cannot build the demo app: {exc}") from exc
+    _require_driver(database_url)
     auth = settings.auth
     customer_token = create_token(auth, DEMO_CUSTOMER, email=DEMO_CUSTOMER_EMAIL)
     admin_token = create_token(auth, "demo-admin", email="admin@example.com", roles=[auth.admin_role])

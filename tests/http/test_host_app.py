@@ -243,6 +243,7 @@ async def test_a_missing_driver_names_the_extra_at_start_up(
         ["db", "downgrade", "base", "--url", "postgresql+asyncpg://billing@127.0.0.1:5432/billing"],
         ["webhooks", "list"],
         ["reconcile", "--provider", "manual"],
+        ["demo", "--database-url", "postgresql+asyncpg://billing@127.0.0.1:5432/billing"],
     ],
 )
 def test_the_cli_names_the_extra_instead_of_a_traceback(without_modules: Any, args: list[str]) -> None:
