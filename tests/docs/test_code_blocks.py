@@ -200,7 +200,7 @@ PAGE_CONTEXT: dict[str, Callable[[PaymentsRouter], dict[str, Any]]] = {
 
 
 @pytest.fixture
-def docs_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def docs_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """What the pages assume: the ``PAYMENTS_*`` variables of the quickstart, a scratch directory."""
     for name in list(os.environ):
         if name.upper().startswith("PAYMENTS_"):
@@ -211,8 +211,10 @@ def docs_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAYMENTS_ENVIRONMENT", "test")
     monkeypatch.setenv("PAYMENTS_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'payments.db'}")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "modules", dict(sys.modules))
-    return tmp_path
+    yield tmp_path
+    # The host package the migrations page imports exists only for that page.
+    for name in ("myapp.models", "myapp"):
+        sys.modules.pop(name, None)
 
 
 def run_python_blocks(blocks: list[Block], namespace: dict[str, Any]) -> None:
