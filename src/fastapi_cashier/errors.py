@@ -104,6 +104,7 @@ class ErrorCode(StrEnum):
     PAYMENT_DECLINED = "payment_declined"
     PAYMENT_AUTHENTICATION_REQUIRED = "payment_authentication_required"
     WEBHOOK_ERROR = "webhook_error"
+    AWAITING_OBJECT = "awaiting_object"
     INVALID_SIGNATURE = "invalid_signature"
 
 
@@ -333,3 +334,5 @@ class AwaitingObjectError(WebhookError):
     subscription, or not at all, so the attempt fails (nothing is written) and the inbox retries
     it with its backoff while the event is younger than ``webhooks.orphan_retry_seconds``.
     """
+
+    code = ErrorCode.AWAITING_OBJECT
