@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from ..clock import utcnow
+from ..errors import AwaitingObjectError
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,16 +42,6 @@ class DomainService:
             )
 
 
-class AwaitingObjectError(Exception):
-    """An event names an object whose creating event has not been applied yet.
-
-    Providers do not deliver in order: a subscription's first invoice or payment can arrive
-    before the event that records the subscription. Applying it now would record it without its
-    subscription, or not at all, so the attempt fails (nothing is written) and the inbox retries
-    it with its backoff while the event is younger than ``webhooks.orphan_retry_seconds``.
-    """
-
-
 def now() -> datetime:
-    """The current UTC time (one place to read the clock)."""
-    return datetime.now(UTC)
+    """The current UTC time, from :func:`fastapi_cashier.clock.utcnow`."""
+    return utcnow()

@@ -20,6 +20,7 @@ lock, so even an expired lease can never apply an event twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 import uuid
@@ -32,12 +33,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..billing._base import AwaitingObjectError, now
 from ..billing.service import PaymentsService
+from ..clock import utcnow as now
 from ..db.models import WebhookEvent
-from ..db.repositories import WebhookEventRepository
-from ..errors import ConflictError, NotFoundError, ValidationError
-from ..providers.base import PaymentProvider, ProviderEvent
+from ..db.repositories import CheckoutSessionRepository, WebhookEventRepository
+from ..errors import AwaitingObjectError, ConflictError, NotFoundError, ValidationError
+from ..providers.base import Capability, EventType, PaymentProvider, ProviderEvent, WebhookReceiver
 from ..settings import WebhookSettings
 from ..statuses import WebhookEventStatus
 
@@ -103,11 +104,14 @@ class WebhookInbox:
         self._service_factory = service_factory
         self._settings = settings
 
-    def provider(self, name: str) -> PaymentProvider:
-        """The enabled provider ``name`` (``NotFoundError`` for unknown or disabled ones)."""
+    def provider(self, name: str) -> WebhookReceiver:
+        """The enabled provider ``name`` that receives webhooks (``NotFoundError`` for unknown or
+        disabled ones, and for those without :attr:`Capability.WEBHOOKS`, such as the manual one)."""
         provider = self._providers.get(name)
         if provider is None:
             raise NotFoundError(f"no enabled provider is called {name!r}", details={"provider": name})
+        if Capability.WEBHOOKS not in provider.capabilities or not isinstance(provider, WebhookReceiver):
+            raise NotFoundError(f"provider {name!r} receives no webhooks", details={"provider": name})
         return provider
 
     # ------------------------------------------------------------------ deliveries
@@ -120,7 +124,7 @@ class WebhookInbox:
             SignatureVerificationError: the signature does not verify (nothing is stored).
         """
         provider = self.provider(provider_name)
-        event = provider.verify_webhook(headers, body)
+        event = await provider.verify_webhook(headers, body)
         stored = await self._store(event, body)
         if stored is None:
             # Stored before: applied already (a duplicate changes nothing), or still pending or
@@ -161,7 +165,7 @@ class WebhookInbox:
     # ------------------------------------------------------------------ applying
 
     async def _attempt(
-        self, stored_id: uuid.UUID, provider: PaymentProvider, event: ProviderEvent, *, replay: bool = False
+        self, stored_id: uuid.UUID, provider: WebhookReceiver, event: ProviderEvent, *, replay: bool = False
     ) -> DeliveryResult:
         """Apply a stored event once, re-running transient database failures; record a failure."""
         try:
@@ -169,6 +173,14 @@ class WebhookInbox:
         except Exception as exc:
             logger.warning("re-reading the object of %s event %s failed: %s", event.provider, event.id, exc)
             return await self._record_failure(stored_id, event, exc, replay=replay)
+        if event.type == EventType.CHECKOUT_APPROVED:
+            try:
+                await self._complete_approved(event)
+            except Exception as exc:
+                logger.warning(
+                    "completing the checkout of %s event %s failed: %s", event.provider, event.id, exc
+                )
+                return await self._record_failure(stored_id, event, exc, replay=replay)
         for rerun in range(_TRANSIENT_RERUNS + 1):
             try:
                 return await self._apply(stored_id, event, replay=replay)
@@ -183,8 +195,27 @@ class WebhookInbox:
                 return await self._record_failure(stored_id, event, exc, replay=replay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
+    async def _complete_approved(self, event: ProviderEvent) -> None:
+        """Run the completion step of an approved checkout, outside any transaction and once per
+        checkout (the payer's return may have run it already); a failure fails the attempt, and
+        the retry completes it."""
+        async with self._session_factory()() as session:
+            svc = self._service_factory(session)
+            sessions = CheckoutSessionRepository(session=session)
+            local_id = event.local_ids.get("checkout_session_id")
+            row = None
+            if local_id:
+                with contextlib.suppress(ValueError):
+                    row = await sessions.get_or_none(uuid.UUID(local_id))
+            if row is None or row.provider != event.provider:
+                row = await sessions.by_provider_id(event.provider, event.object_id)
+            if row is None:
+                raise NotFoundError(f"no local checkout session matches approved checkout {event.object_id}")
+            await svc.commit()
+            await svc.checkout.complete(row.id)
+
     @staticmethod
-    async def _refreshed(provider: PaymentProvider, event: ProviderEvent) -> ProviderEvent:
+    async def _refreshed(provider: WebhookReceiver, event: ProviderEvent) -> ProviderEvent:
         """The event with the object's current state, for adapters that ask for a re-read."""
         if not event.refetch:
             return event
@@ -247,7 +278,7 @@ class WebhookInbox:
         """Re-parse a stored body and attempt it; an unparseable body is recorded as a failure."""
         try:
             provider = self.provider(row.provider)
-            event = provider.parse_webhook(row.raw_body)
+            event = await provider.parse_webhook(row.raw_body)
         except Exception as exc:
             placeholder = ProviderEvent(
                 provider=row.provider,
