@@ -1,7 +1,5 @@
 """EU VAT: dated rates, the rules deciding rate and mention, exact amounts, VIES checks."""
 
-from __future__ import annotations
-
 from .amounts import TaxBreakdown, TaxLine, compute_tax, split_tax
 from .rates import EU_MEMBER_STATES, STANDARD_RATES, DatedRate, TaxRateTable, UnknownTaxRateError
 from .rules import EXPORT_MENTION, REVERSE_CHARGE_MENTION, TaxBuyer, TaxDecision, TaxTreatment, decide_tax

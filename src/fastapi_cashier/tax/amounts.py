@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 __all__ = ["TaxBreakdown", "TaxLine", "compute_tax", "split_tax"]
 
-HUNDRED = Decimal(100)
+_HUNDRED = Decimal(100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +53,9 @@ def split_tax(amount: int, rate: Decimal, *, prices_include_tax: bool) -> TaxLin
     if rate < 0:
         raise ValueError(f"a tax rate cannot be negative: {rate}")
     if prices_include_tax:
-        net = _round(Decimal(amount) * HUNDRED / (HUNDRED + rate))
+        net = _round(Decimal(amount) * _HUNDRED / (_HUNDRED + rate))
         return TaxLine(rate, net, amount - net, amount)
-    tax = _round(Decimal(amount) * rate / HUNDRED)
+    tax = _round(Decimal(amount) * rate / _HUNDRED)
     return TaxLine(rate, amount, tax, amount + tax)
 
 
