@@ -33,6 +33,7 @@ __all__ = [
     "RequestBody",
     "StatusChangeOut",
     "SummaryOut",
+    "TaxExemptionIn",
 ]
 
 T = TypeVar("T")
@@ -125,7 +126,15 @@ class BillingProfileIn(_In):
     state: Annotated[str, Field(max_length=100)] | None = None
     country: Annotated[str, Field(min_length=2, max_length=2)] | None = None
     tax_id: Annotated[str, Field(max_length=50)] | None = None
+    #: Accepted for compatibility; ``true`` is refused: exemptions are granted by an admin.
     tax_exempt: bool = False
+
+
+class TaxExemptionIn(_In):
+    """An admin's tax exemption of a customer; ``reason`` is printed on its invoices."""
+
+    tax_exempt: bool
+    reason: Annotated[str, Field(max_length=200)] | None = None
 
 
 class BillingProfileOut(_Out):
@@ -138,7 +147,10 @@ class BillingProfileOut(_Out):
     country: str | None
     tax_id: str | None
     tax_id_status: str
+    tax_id_checked_at: datetime | None = None
+    tax_id_consultation_number: str | None = None
     tax_exempt: bool
+    tax_exempt_reason: str | None = None
 
 
 class CheckoutSessionCreate(_In):

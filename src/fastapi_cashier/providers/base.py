@@ -80,6 +80,9 @@ class Capability(StrEnum):
     METERED_USAGE = "metered_usage"
     PORTAL = "portal"
     CATALOG_SYNC = "catalog_sync"
+    #: The provider computes the tax itself (a merchant of record such as Lemon Squeezy): the
+    #: library records the tax its invoices report (``InvoiceSnapshot.tax``) instead of computing it.
+    TAX_CALCULATION = "tax_calculation"
 
 
 class EventType(StrEnum):
@@ -348,6 +351,10 @@ class InvoiceSnapshot:
     period_start: datetime | None = None
     period_end: datetime | None = None
     lines: tuple[Mapping[str, Any], ...] = ()
+    #: The tax in ``total`` as a provider with ``Capability.TAX_CALCULATION`` reports it.
+    tax: int | None = None
+    #: That provider's tax rate in percent (a decimal string such as ``"19"``), when it says.
+    tax_rate: str | None = None
 
 
 Snapshot = CheckoutSnapshot | PaymentSnapshot | RefundSnapshot | SubscriptionSnapshot | InvoiceSnapshot
