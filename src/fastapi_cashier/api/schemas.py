@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AfterValidator, AliasPath, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from ..currencies import normalize_currency
 from ..errors import UnknownCurrencyError
@@ -34,6 +34,7 @@ __all__ = [
     "StatusChangeOut",
     "SummaryOut",
     "TaxExemptionIn",
+    "TaxQuoteOut",
 ]
 
 T = TypeVar("T")
@@ -170,6 +171,20 @@ class CheckoutSessionCreate(_In):
     reference: Reference | None = None
 
 
+class TaxQuoteOut(BaseModel):
+    """An amount split into net, tax and gross (minor units) and why: the rate in percent as a
+    decimal string, the rule applied (``domestic``, ``eu_consumer``, ``reverse_charge``,
+    ``export``, ``exempt``), the country whose rate applies and the legal mention."""
+
+    net: int
+    tax: int
+    gross: int
+    rate: str
+    treatment: str
+    country: str | None
+    mention: str | None
+
+
 class CheckoutSessionOut(_Out):
     id: uuid.UUID
     url: str | None
@@ -182,6 +197,8 @@ class CheckoutSessionOut(_Out):
     description: str | None
     reference: str | None
     payment_id: uuid.UUID | None
+    #: Present when tax is on (``tax.seller`` is set).
+    tax: TaxQuoteOut | None = Field(default=None, validation_alias=AliasPath("metadata_", "tax"))
 
 
 class PaymentOut(_Out):

@@ -86,8 +86,21 @@ class TaxService(DomainService):
         decision = await self.decide(customer_id, category=category)
         if decision is None:
             return None
+        return self._split(amount, decision)
+
+    def _split(self, amount: int, decision: TaxDecision) -> TaxQuote:
         line = split_tax(amount, decision.rate, prices_include_tax=self.svc.settings.tax.prices_include_tax)
         return TaxQuote(line.net, line.tax, line.gross, decision)
+
+    def quote_for_consumer(self, amount: int, country: str | None) -> TaxQuote | None:
+        """Net, tax and gross of a price for a consumer in ``country`` (a public price list)."""
+        seller = self.svc.settings.tax.seller
+        if seller is None:
+            return None
+        decision = decide_tax(
+            seller.country, TaxBuyer(country=country), now().date(), rates=self.rate_table()
+        )
+        return self._split(amount, decision)
 
     async def apply_to_invoice(
         self, invoice: Invoice, *, on: datetime, provider_tax: int | None = None

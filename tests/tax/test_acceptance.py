@@ -1,0 +1,162 @@
+"""Issue 15's acceptance: five buyers subscribe through the fake provider; their invoices are
+taxed right to the cent, with the right mentions, on every database.
+
+The seller is German, prices are tax-inclusive (29.99 EUR a month for everyone), so:
+
+=====================================  ===========  ======  =====  =====  ===================
+Buyer                                  Rule         Rate    Net    Tax    Mention
+=====================================  ===========  ======  =====  =====  ===================
+German consumer                        domestic     19 %    25.20  4.79   -
+French business, VAT number confirmed  reverse      0 %     29.99  0.00   reverse charge
+French business, VIES cannot confirm   consumer FR  20 %    24.99  5.00   -
+US customer                            export       0 %     29.99  0.00   export
+Tax-exempt customer (admin, reason)    exempt       0 %     29.99  0.00   the reason
+=====================================  ===========  ======  =====  =====  ===================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fastapi_cashier.tax import EXPORT_MENTION, REVERSE_CHARGE_MENTION
+
+from ..http.conftest import Harness
+from ..http.test_subscriptions import URLS, create_plan, subscribe
+from .conftest import UNCONFIRMED_FR, VALID_FR
+
+pytestmark = [pytest.mark.anyio, pytest.mark.db]
+
+PRICE = 2999
+EXEMPTION = "Diplomatic mission, Art. 151(1)(a) Directive 2006/112/EC"
+
+BUYERS: dict[str, dict[str, Any]] = {
+    "de-consumer": {
+        "legal_name": "Erika Mustermann",
+        "city": "Köln",
+        "postal_code": "50667",
+        "country": "DE",
+    },
+    "fr-business": {
+        "legal_name": "Exemple SAS",
+        "city": "Paris",
+        "postal_code": "75002",
+        "country": "FR",
+        "tax_id": VALID_FR,
+    },
+    "fr-unconfirmed": {
+        "legal_name": "Société Incertaine SARL",
+        "city": "Lyon",
+        "country": "FR",
+        "tax_id": UNCONFIRMED_FR,
+    },
+    "us-customer": {"legal_name": "Acme Inc.", "city": "Springfield", "state": "IL", "country": "US"},
+    "exempt": {"legal_name": "Embassy of Example", "city": "Berlin", "country": "DE"},
+}
+
+# buyer: (treatment, rate, net, tax, mentions)
+EXPECTED: dict[str, tuple[str, str, int, int, list[str]]] = {
+    "de-consumer": ("domestic", "19", 2520, 479, []),
+    "fr-business": ("reverse_charge", "0", 2999, 0, [REVERSE_CHARGE_MENTION]),
+    "fr-unconfirmed": ("eu_consumer", "20", 2499, 500, []),
+    "us-customer": ("export", "0", 2999, 0, [EXPORT_MENTION]),
+    "exempt": ("exempt", "0", 2999, 0, [EXEMPTION]),
+}
+
+
+async def _set_up_buyer(harness: Harness, subject: str) -> None:
+    saved = await harness.client.put(
+        "/billing/me/billing-profile", json=BUYERS[subject], headers=harness.auth(subject)
+    )
+    assert saved.status_code == 200, saved.text
+    if subject == "exempt":
+        me = await harness.client.get("/billing/me", headers=harness.auth(subject))
+        exempted = await harness.client.put(
+            f"/billing/admin/customers/{me.json()['id']}/tax-exemption",
+            json={"tax_exempt": True, "reason": EXEMPTION},
+            headers=harness.auth("root", admin=True),
+        )
+        assert exempted.status_code == 200, exempted.text
+
+
+async def _only_invoice(harness: Harness, subject: str) -> dict[str, Any]:
+    listing = await harness.client.get("/billing/invoices", headers=harness.auth(subject))
+    items = listing.json()["items"]
+    assert len(items) == 1, items
+    invoice: dict[str, Any] = items[0]
+    return invoice
+
+
+async def test_five_buyers_get_invoices_taxed_to_the_cent(tax_harness: Harness) -> None:
+    plan = await create_plan(tax_harness, name="Pro", pricing_model="flat", unit_amount=PRICE)
+    numbers = []
+    for subject, (treatment, rate, net, tax, mentions) in EXPECTED.items():
+        await _set_up_buyer(tax_harness, subject)
+        subscription = await subscribe(tax_harness, plan["id"], subject=subject)
+        assert subscription["status"] == "active"
+        invoice = await _only_invoice(tax_harness, subject)
+        assert invoice["status"] == "paid"
+        assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (net, tax, PRICE), subject
+        assert invoice["amount_paid"] == PRICE
+        details = invoice["tax_details"]
+        assert details["source"] == "computed"
+        assert details["treatment"] == treatment, subject
+        assert details["mentions"] == mentions, subject
+        assert details["lines"] == [{"rate": rate, "net": net, "tax": tax, "gross": PRICE}]
+        assert details["seller"]["vat_number"] == "DE136695976"
+        assert details["buyer"]["legal_name"] == BUYERS[subject]["legal_name"]
+        numbers.append(invoice["number"])
+    assert numbers == [f"INV-{n:06d}" for n in range(1, 6)]
+
+    fr_business = (await _only_invoice(tax_harness, "fr-business"))["tax_details"]["buyer"]
+    assert fr_business["tax_id"] == VALID_FR
+    assert fr_business["tax_id_status"] == "valid"
+    assert fr_business["tax_id_consultation_number"].startswith("WAPIAAAAZ")
+    unconfirmed = (await _only_invoice(tax_harness, "fr-unconfirmed"))["tax_details"]["buyer"]
+    assert unconfirmed["tax_id_status"] == "unverified"
+    assert unconfirmed["tax_id_consultation_number"] is None
+
+
+async def test_checkout_sessions_and_previews_carry_net_tax_and_gross(tax_harness: Harness) -> None:
+    plan = await create_plan(tax_harness, name="Pro", pricing_model="flat", unit_amount=PRICE)
+    await _set_up_buyer(tax_harness, "fr-unconfirmed")
+    created = await tax_harness.client.post(
+        "/billing/checkout-sessions",
+        json={"plan_id": plan["id"], **URLS},
+        headers=tax_harness.auth("fr-unconfirmed"),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["tax"] == {
+        "net": 2499,
+        "tax": 500,
+        "gross": 2999,
+        "rate": "20",
+        "treatment": "eu_consumer",
+        "country": "FR",
+        "mention": None,
+    }
+    preview = await tax_harness.client.get(f"/billing/plans/{plan['id']}/preview", params={"country": "fi"})
+    assert preview.status_code == 200, preview.text
+    # 29.99 / 1.255 = 23.896... -> 23.90 net, 6.09 tax
+    assert preview.json()["tax"]["net"] == 2390
+    assert preview.json()["tax"]["tax"] == 609
+    assert preview.json()["tax"]["rate"] == "25.5"
+    home = await tax_harness.client.get(f"/billing/plans/{plan['id']}/preview")
+    assert (home.json()["tax"]["net"], home.json()["tax"]["tax"], home.json()["tax"]["country"]) == (
+        2520,
+        479,
+        "DE",
+    )
+
+
+async def test_tax_exclusive_one_off_payment_charges_the_gross(exclusive_harness: Harness) -> None:
+    await _set_up_buyer(exclusive_harness, "de-consumer")
+    result = await exclusive_harness.pay_one_off("de-consumer", amount=1000)
+    session = result["session"]
+    assert session["amount"] == 1190
+    assert (session["tax"]["net"], session["tax"]["tax"], session["tax"]["gross"]) == (1000, 190, 1190)
+    payments = await exclusive_harness.client.get(
+        "/billing/payments", headers=exclusive_harness.auth("de-consumer")
+    )
+    assert [payment["amount"] for payment in payments.json()["items"]] == [1190]
