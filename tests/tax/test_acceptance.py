@@ -16,9 +16,12 @@ Tax-exempt customer (admin, reason)    exempt       0 %     29.99  0.00   the re
 
 from __future__ import annotations
 
+import html
+import io
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from fastapi_cashier.tax import EXPORT_MENTION, REVERSE_CHARGE_MENTION
 
@@ -107,6 +110,7 @@ async def test_five_buyers_get_invoices_taxed_to_the_cent(tax_harness: Harness) 
         assert details["seller"]["vat_number"] == "DE136695976"
         assert details["buyer"]["legal_name"] == BUYERS[subject]["legal_name"]
         numbers.append(invoice["number"])
+        await _check_documents(tax_harness, subject, invoice)
     assert numbers == [f"INV-{n:06d}" for n in range(1, 6)]
 
     fr_business = (await _only_invoice(tax_harness, "fr-business"))["tax_details"]["buyer"]
@@ -116,6 +120,67 @@ async def test_five_buyers_get_invoices_taxed_to_the_cent(tax_harness: Harness) 
     unconfirmed = (await _only_invoice(tax_harness, "fr-unconfirmed"))["tax_details"]["buyer"]
     assert unconfirmed["tax_id_status"] == "unverified"
     assert unconfirmed["tax_id_consultation_number"] is None
+
+
+def _euros(amount: int) -> str:
+    return f"EUR {amount // 100:,}.{amount % 100:02d}"
+
+
+async def _check_documents(harness: Harness, subject: str, invoice: dict[str, Any]) -> None:
+    """The PDF, read back, and the HTML page show the figures, parties and mentions."""
+    response = await harness.client.get(
+        f"/billing/invoices/{invoice['id']}.pdf", headers=harness.auth(subject)
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    assert f'filename="{invoice["number"]}.pdf"' in response.headers["content-disposition"]
+    reader = PdfReader(io.BytesIO(response.content))
+    text = " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+    treatment, rate, net, tax, mentions = EXPECTED[subject]
+    assert f"Invoice {invoice['number']}" in text
+    assert "Muster Software GmbH" in text
+    assert "VAT number: DE136695976" in text
+    assert BUYERS[subject]["legal_name"] in text
+    assert f"Net {_euros(net)}" in text, text
+    assert f"VAT {rate} % on {_euros(net)} {_euros(tax)}" in text, text
+    assert f"Total {_euros(PRICE)}" in text
+    assert f"Amount due {_euros(0)}" in text
+    for mention in mentions:
+        assert " ".join(mention.split()) in text, text
+    if treatment == "reverse_charge":
+        assert f"VAT number: {VALID_FR}" in text
+        assert "confirmed by VIES on 2026-12-06, consultation number WAPIAAAAZ" in text
+    page = await harness.client.get(f"/billing/invoices/{invoice['id']}.html", headers=harness.auth(subject))
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert f"<h1>Invoice {invoice['number']}</h1>" in page.text
+    assert html.escape(BUYERS[subject]["legal_name"]) in page.text
+    assert _euros(tax) in page.text
+
+
+async def test_only_the_owner_or_an_admin_reads_the_documents(tax_harness: Harness) -> None:
+    plan = await create_plan(tax_harness, name="Pro", pricing_model="flat", unit_amount=PRICE)
+    await _set_up_buyer(tax_harness, "de-consumer")
+    await subscribe(tax_harness, plan["id"], subject="de-consumer")
+    invoice = await _only_invoice(tax_harness, "de-consumer")
+    for suffix in (".pdf", ".html"):
+        url = f"/billing/invoices/{invoice['id']}{suffix}"
+        other = await tax_harness.client.get(url, headers=tax_harness.auth("mallory"))
+        assert other.status_code == 404
+        assert other.headers["content-type"] == "application/problem+json"
+        anonymous = await tax_harness.client.get(url)
+        assert anonymous.status_code == 401
+        admin = await tax_harness.client.get(url, headers=tax_harness.auth("root", admin=True))
+        assert admin.status_code == 200
+    missing = await tax_harness.client.get(
+        "/billing/invoices/00000000-0000-0000-0000-000000000000.pdf", headers=tax_harness.auth("de-consumer")
+    )
+    assert missing.status_code == 404
+    # The JSON route is still there beside the documents.
+    plain = await tax_harness.client.get(
+        f"/billing/invoices/{invoice['id']}", headers=tax_harness.auth("de-consumer")
+    )
+    assert plain.json()["number"] == invoice["number"]
 
 
 async def test_checkout_sessions_and_previews_carry_net_tax_and_gross(tax_harness: Harness) -> None:
