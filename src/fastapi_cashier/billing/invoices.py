@@ -9,7 +9,7 @@ from typing import Any
 from ..db.models import Invoice, InvoiceLine, Payment
 from ..db.repositories import InvoiceRepository, PaymentRepository, SequenceRepository, SubscriptionRepository
 from ..db.repository import Page
-from ..providers.base import Capability, InvoiceSnapshot, ProviderEvent
+from ..providers.base import InvoiceSnapshot, ProviderEvent, computes_tax
 from ..statuses import INVOICE_MACHINE, ChangeCause, InvoiceStatus
 from ._base import DomainService
 from .transitions import record_creation, transition
@@ -125,11 +125,14 @@ class InvoiceService(DomainService):
             lines=lines,
         )
         provider = self.svc.providers.get(event.provider)
-        reports_tax = provider is not None and Capability.TAX_CALCULATION in provider.capabilities
+        provider_tax = None
+        if provider is not None and computes_tax(provider):
+            # A merchant of record: its total includes the tax it computed (what it says, or the rest).
+            provider_tax = (
+                snapshot.tax if snapshot.tax is not None else max(snapshot.total.amount - subtotal, 0)
+            )
         await self.svc.tax.apply_to_invoice(
-            invoice,
-            on=snapshot.period_start or event.occurred_at,
-            provider_tax=snapshot.tax if reports_tax else None,
+            invoice, on=snapshot.period_start or event.occurred_at, provider_tax=provider_tax
         )
         if invoice.total != snapshot.total.amount:
             invoice.metadata_ = {"provider_total": snapshot.total.amount}

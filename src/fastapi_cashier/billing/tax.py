@@ -3,7 +3,8 @@
 Tax is on when ``settings.tax.seller`` is set. The rules are :func:`fastapi_cashier.tax.decide_tax`
 applied to the customer's billing profile on the day of supply; amounts are split with
 :func:`fastapi_cashier.tax.compute_tax` (rounded half to even once per rate of an invoice).
-A provider that computes tax itself (``Capability.TAX_CALCULATION``) is believed instead.
+A provider that computes tax itself (:func:`~fastapi_cashier.providers.base.computes_tax`) is
+believed instead.
 """
 
 from __future__ import annotations

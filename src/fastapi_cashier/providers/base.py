@@ -62,6 +62,7 @@ __all__ = [
     "SubscriptionSnapshot",
     "TierRef",
     "UsageReport",
+    "computes_tax",
     "require_capability",
     "unsupported",
 ]
@@ -80,9 +81,6 @@ class Capability(StrEnum):
     METERED_USAGE = "metered_usage"
     PORTAL = "portal"
     CATALOG_SYNC = "catalog_sync"
-    #: The provider computes the tax itself (a merchant of record such as Lemon Squeezy): the
-    #: library records the tax its invoices report (``InvoiceSnapshot.tax``) instead of computing it.
-    TAX_CALCULATION = "tax_calculation"
 
 
 class EventType(StrEnum):
@@ -113,6 +111,16 @@ def require_capability(provider: PaymentProvider, capability: Capability) -> Non
     """Raise :class:`UnsupportedCapabilityError` unless ``provider`` declares ``capability``."""
     if capability not in provider.capabilities:
         unsupported(provider, capability)
+
+
+def computes_tax(provider: PaymentProvider) -> bool:
+    """Whether ``provider`` computes the tax itself (a merchant of record such as Lemon Squeezy).
+
+    An adapter says so with a class attribute ``computes_tax = True`` (optional: adapters
+    without it compute none). The library then records the tax each invoice reports in
+    :attr:`InvoiceSnapshot.tax` instead of computing it from the billing profile.
+    """
+    return getattr(provider, "computes_tax", False) is True
 
 
 def unsupported(provider: PaymentProvider, what: Capability | str) -> NoReturn:
@@ -351,7 +359,7 @@ class InvoiceSnapshot:
     period_start: datetime | None = None
     period_end: datetime | None = None
     lines: tuple[Mapping[str, Any], ...] = ()
-    #: The tax in ``total`` as a provider with ``Capability.TAX_CALCULATION`` reports it.
+    #: The tax in ``total`` as a provider that computes tax (:func:`computes_tax`) reports it.
     tax: int | None = None
     #: That provider's tax rate in percent (a decimal string such as ``"19"``), when it says.
     tax_rate: str | None = None
