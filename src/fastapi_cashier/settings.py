@@ -174,12 +174,15 @@ class StripeSettings(_Section):
         api_version: Overrides the API version the adapter pins; leave unset.
         api_base: Another address for the Stripe API, for a local test server such as
             localstripe; ``None`` is Stripe itself.
+        automatic_tax: Let Stripe Tax compute the tax (``automatic_tax`` on Checkout Sessions);
+            invoices then record Stripe's tax rather than the library's.
     """
 
     api_key: SecretStr
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_version: str | None = None
     api_base: HttpUrl | None = None
+    automatic_tax: bool = False
 
     _split = field_validator("webhook_secrets", mode="before")(_split_secrets)
 

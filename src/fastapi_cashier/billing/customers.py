@@ -13,8 +13,8 @@ from ..db.repositories import BillingProfileRepository, CustomerAccountRepositor
 from ..errors import ConflictError, ValidationError
 from ..providers.base import CustomerRef, PaymentProvider
 from ..statuses import TaxIdStatus
+from ..tax.vies import vat_country
 from ._base import DomainService
-from .tax_ids import vat_country
 
 __all__ = ["CustomerService"]
 
@@ -192,7 +192,9 @@ class CustomerService(DomainService):
         await repo.flush()
         return profile
 
-    def reference(self, customer: Customer, provider_customer_id: str | None = None) -> CustomerRef:
+    def reference(
+        self, customer: Customer, provider_customer_id: str | None = None, *, tax_id: str | None = None
+    ) -> CustomerRef:
         """The customer as a provider request carries it."""
         return CustomerRef(
             id=customer.id,
@@ -200,6 +202,7 @@ class CustomerService(DomainService):
             email=customer.email,
             name=customer.name,
             provider_customer_id=provider_customer_id,
+            tax_id=tax_id,
         )
 
     async def provider_customer_id(self, customer: Customer, provider: PaymentProvider) -> str:
@@ -212,8 +215,10 @@ class CustomerService(DomainService):
         account = await accounts.for_customer(customer.id, provider.name)
         if account is not None:
             return account.provider_customer_id
+        profile = await self.billing_profile(customer)
         provider_id = await provider.create_customer(
-            self.reference(customer), idempotency_key=f"customer-{customer.id}-{provider.name}"
+            self.reference(customer, tax_id=profile.tax_id if profile is not None else None),
+            idempotency_key=f"customer-{customer.id}-{provider.name}",
         )
         try:
             await accounts.add(

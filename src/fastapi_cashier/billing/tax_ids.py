@@ -17,16 +17,10 @@ from ..db.models import BillingProfile
 from ..db.repositories import BillingProfileRepository
 from ..statuses import TaxIdStatus
 from ..tax.rates import EU_MEMBER_STATES
-from ..tax.vies import VIESClient, VIESOutcome, VIESResult
+from ..tax.vies import VIESClient, VIESOutcome, VIESResult, vat_country
 from ._base import DomainService, now
 
-__all__ = ["TaxIdService", "vat_country"]
-
-
-def vat_country(tax_id: str) -> str:
-    """The ISO country of an EU VAT number's prefix (``EL`` is Greece, ``GR``)."""
-    prefix = tax_id[:2].upper()
-    return "GR" if prefix == "EL" else prefix
+__all__ = ["TaxIdService"]
 
 
 class TaxIdService(DomainService):

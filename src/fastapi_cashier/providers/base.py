@@ -145,6 +145,8 @@ class CustomerRef:
     email: str | None = None
     name: str | None = None
     provider_customer_id: str | None = None
+    #: The customer's VAT number from its billing profile (an adapter may pass it on).
+    tax_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from .amounts import TaxBreakdown, TaxLine, compute_tax, split_tax
 from .rates import EU_MEMBER_STATES, STANDARD_RATES, DatedRate, TaxRateTable, UnknownTaxRateError
 from .rules import EXPORT_MENTION, REVERSE_CHARGE_MENTION, TaxBuyer, TaxDecision, TaxTreatment, decide_tax
-from .vies import VIESClient, VIESOutcome, VIESResult, split_vat_number
+from .vies import VIESClient, VIESOutcome, VIESResult, split_vat_number, vat_country
 
 __all__ = [
     "EU_MEMBER_STATES",
@@ -25,4 +25,5 @@ __all__ = [
     "decide_tax",
     "split_tax",
     "split_vat_number",
+    "vat_country",
 ]

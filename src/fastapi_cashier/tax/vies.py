@@ -18,7 +18,7 @@ import httpx
 
 from ..settings import VIESSettings
 
-__all__ = ["VIESClient", "VIESOutcome", "VIESResult", "split_vat_number"]
+__all__ = ["VIESClient", "VIESOutcome", "VIESResult", "split_vat_number", "vat_country"]
 
 logger = logging.getLogger("fastapi_cashier")
 
@@ -69,6 +69,12 @@ def split_vat_number(vat_number: str) -> tuple[str, str]:
     """``"FR40303265045"`` -> ``("FR", "40303265045")``; Greece keeps VIES's ``EL`` prefix."""
     compact = vat_number.replace(" ", "").replace(".", "").replace("-", "").upper()
     return compact[:2], compact[2:]
+
+
+def vat_country(vat_number: str) -> str:
+    """The ISO country of an EU VAT number's prefix (``EL`` is Greece, ``GR``)."""
+    prefix = vat_number.strip()[:2].upper()
+    return "GR" if prefix == "EL" else prefix
 
 
 class VIESClient:
