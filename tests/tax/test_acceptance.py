@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import io
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -225,3 +226,27 @@ async def test_tax_exclusive_one_off_payment_charges_the_gross(exclusive_harness
         "/billing/payments", headers=exclusive_harness.auth("de-consumer")
     )
     assert [payment["amount"] for payment in payments.json()["items"]] == [1190]
+
+
+async def test_proration_lines_are_taxed_with_the_invoice(tax_harness: Harness) -> None:
+    """A quantity change invoiced at once: the credit and the charge are taxed on their sum."""
+    plan = await create_plan(tax_harness, unit_amount=3000)
+    await _set_up_buyer(tax_harness, "fr-unconfirmed")
+    subscription = await subscribe(tax_harness, plan["id"], subject="fr-unconfirmed")
+    await tax_harness.fake.advance(days=10)
+    changed = await tax_harness.client.patch(
+        f"/billing/subscriptions/{subscription['id']}",
+        json={"quantity": 3, "proration": "always_invoice"},
+        headers=tax_harness.auth("fr-unconfirmed"),
+    )
+    assert changed.status_code == 200, changed.text
+    listing = await tax_harness.client.get("/billing/invoices", headers=tax_harness.auth("fr-unconfirmed"))
+    newest = listing.json()["items"][0]
+    prorated = [line["amount"] for line in newest["lines"] if line["proration"]]
+    assert len(prorated) == 2
+    assert min(prorated) < 0 < max(prorated)
+    gross = sum(line["amount"] for line in newest["lines"])
+    net = round(Fraction(gross * 100, 120))  # half to even, like the library
+    assert (newest["subtotal"], newest["tax"], newest["total"]) == (net, gross - net, gross)
+    assert newest["amount_paid"] == gross
+    assert newest["tax_details"]["lines"] == [{"rate": "20", "net": net, "tax": gross - net, "gross": gross}]
