@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from pypdf import PdfReader
 from fastapi_cashier.billing.invoice_documents import format_amount, invoice_document, render_html
 from fastapi_cashier.billing.invoice_pdf import render_pdf
 from fastapi_cashier.db.models import Invoice, InvoiceLine
+from fastapi_cashier.errors import MissingDependencyError
 from fastapi_cashier.settings import TaxSettings
 from fastapi_cashier.statuses import InvoiceStatus
 
@@ -115,3 +117,11 @@ def test_a_rate_with_decimals_and_the_inclusive_mention() -> None:
     document = invoice_document(taxed, TaxSettings())
     assert document.tax_lines == (("VAT 25.5 % on EUR 20.00", "EUR 5.10"),)
     assert document.mentions == ("Prices include VAT.",)
+
+
+def test_without_fpdf2_the_pdf_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "fpdf", None)
+    with pytest.raises(MissingDependencyError) as raised:
+        render_pdf(invoice_document(invoice(), TaxSettings()))
+    assert raised.value.details == {"package": "fpdf2", "extra": "pdf"}
+    assert "fastapi-cashier[pdf]" in raised.value.message
