@@ -125,3 +125,13 @@ def test_without_fpdf2_the_pdf_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
         render_pdf(invoice_document(invoice(), TaxSettings()))
     assert raised.value.details == {"package": "fpdf2", "extra": "pdf"}
     assert "fastapi-cashier[pdf]" in raised.value.message
+
+
+def test_a_long_description_is_shortened_to_its_column() -> None:
+    long = invoice()
+    long.lines[0].description = "Enterprise workspace with every feature " * 5
+    content = render_pdf(invoice_document(long, TaxSettings()))
+    text = " ".join((PdfReader(io.BytesIO(content)).pages[0].extract_text() or "").split())
+    assert "Enterprise workspace with every feature Enterprise" in text
+    assert "... 2 EUR 10.00 EUR 20.00" in text
+    assert ("every feature " * 5).strip() not in text

@@ -79,7 +79,12 @@ def render_pdf(document: InvoiceDocument) -> bytes:
     pdf.ln()
     pdf.set_font("Helvetica", "", 10)
     for line in document.lines:
-        values = (line.description, str(line.quantity), line.unit_amount, line.amount)
+        description = _latin1(line.description)
+        while len(description) > 1 and pdf.get_string_width(description + "...") > _WIDTHS[0] - 2:
+            description = description[:-1]
+        if description != _latin1(line.description):
+            description = description.rstrip() + "..."
+        values = (description, str(line.quantity), line.unit_amount, line.amount)
         for width, value, align in zip(_WIDTHS, values, ("L", "R", "R", "R"), strict=True):
             pdf.cell(width, 6, _latin1(value), align=align)
         pdf.ln()
