@@ -28,7 +28,7 @@ from fastapi_cashier.tax import EXPORT_MENTION, REVERSE_CHARGE_MENTION
 
 from ..http.conftest import Harness
 from ..http.test_subscriptions import URLS, create_plan, subscribe
-from .conftest import UNCONFIRMED_FR, VALID_FR
+from .conftest import UNCONFIRMED_FR, VALID_FR, running
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
 
@@ -250,3 +250,22 @@ async def test_proration_lines_are_taxed_with_the_invoice(tax_harness: Harness) 
     assert (newest["subtotal"], newest["tax"], newest["total"]) == (net, gross - net, gross)
     assert newest["amount_paid"] == gross
     assert newest["tax_details"]["lines"] == [{"rate": "20", "net": net, "tax": gross - net, "gross": gross}]
+
+
+async def test_the_invoice_number_follows_the_configured_format(
+    engine: Any, database_url: str, vies: tuple[Any, str]
+) -> None:
+    async with running(
+        database_url, vies[1], prices_include_tax=True, invoice_number_format="{year}/{number:04d}"
+    ) as harness:
+        plan = await create_plan(harness, name="Pro", pricing_model="flat", unit_amount=PRICE)
+        await _set_up_buyer(harness, "de-consumer")
+        await subscribe(harness, plan["id"], subject="de-consumer")
+        invoice = await _only_invoice(harness, "de-consumer")
+        year = invoice["paid_at"][:4]
+        assert invoice["number"] == f"{year}/0001"
+        document = await harness.client.get(
+            f"/billing/invoices/{invoice['id']}.pdf", headers=harness.auth("de-consumer")
+        )
+        # The number's slash never reaches the file name.
+        assert f'filename="{year}-0001.pdf"' in document.headers["content-disposition"]
