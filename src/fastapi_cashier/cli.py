@@ -501,6 +501,28 @@ def catalog_sync(provider: str | None, app_path: str | None) -> None:
         raise click.ClickException(exc.message) from exc
 
 
+@main.group()
+def tax() -> None:
+    """VAT: the VIES checks of the customers' VAT numbers."""
+
+
+@tax.command("recheck")
+@click.option("--limit", default=200, show_default=True, help="At most this many numbers in this run.")
+@_app_option
+def tax_recheck(limit: int, app_path: str | None) -> None:
+    """Ask VIES again about the VAT numbers whose check is due (those it could not answer first)."""
+
+    async def work(payments: PaymentsRouter) -> dict[str, int]:
+        async with payments.service() as svc:
+            return await svc.tax_ids.recheck_due(limit=limit)
+
+    try:
+        counts = _run_with_router(app_path, work)
+    except CashierError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['unavailable']} unavailable")
+
+
 @main.command("reconcile")
 @click.option("--provider", default=None, help="An enabled provider; default: PAYMENTS_DEFAULT_PROVIDER.")
 @click.option("--fix", is_flag=True, help="Apply the provider's state where it differs (audited).")

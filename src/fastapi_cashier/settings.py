@@ -7,6 +7,7 @@ A provider section left ``None`` means that provider is off.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
@@ -24,7 +25,10 @@ __all__ = [
     "PayPalSettings",
     "PaymentsSettings",
     "ProviderCallSettings",
+    "SellerSettings",
     "StripeSettings",
+    "TaxSettings",
+    "VIESSettings",
     "WebhookSettings",
 ]
 
@@ -170,12 +174,15 @@ class StripeSettings(_Section):
         api_version: Overrides the API version the adapter pins; leave unset.
         api_base: Another address for the Stripe API, for a local test server such as
             localstripe; ``None`` is Stripe itself.
+        automatic_tax: Let Stripe Tax compute the tax (``automatic_tax`` on Checkout Sessions);
+            invoices then record Stripe's tax rather than the library's.
     """
 
     api_key: SecretStr
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     api_version: str | None = None
     api_base: HttpUrl | None = None
+    automatic_tax: bool = False
 
     _split = field_validator("webhook_secrets", mode="before")(_split_secrets)
 
@@ -223,6 +230,94 @@ class ManualProviderSettings(_Section):
     enabled: bool = True
 
 
+class SellerSettings(_Section):
+    """Who sells: printed on every invoice, and the country whose rules apply.
+
+    Attributes:
+        legal_name: The seller's registered name.
+        address_lines: The postal address, one line each.
+        country: The member state the seller is established in (ISO 3166-1, ``GR`` for Greece).
+        vat_number: The seller's own VAT number, printed on invoices.
+        email: A contact address printed on invoices.
+    """
+
+    legal_name: str = Field(min_length=1, max_length=200)
+    address_lines: list[str] = Field(default_factory=list)
+    country: str
+    vat_number: str | None = None
+    email: str | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _member_state(cls, value: str) -> str:
+        from .tax.rates import EU_MEMBER_STATES
+
+        code = value.strip().upper()
+        if code not in EU_MEMBER_STATES:
+            raise ValueError(f"seller country must be an EU member state code, got {value!r}")
+        return code
+
+
+class VIESSettings(_Section):
+    """The EU's VIES service, which confirms VAT numbers.
+
+    Attributes:
+        enabled: Check numbers at all; off, every number stays ``unverified`` (taxed as a consumer).
+        base_url: Address of VIES's REST interface.
+        timeout_seconds: How long one check may take before it counts as "unavailable".
+        retry_after_seconds: When a number VIES could not check is tried again.
+        recheck_after_days: When a confirmed or refused number is checked again.
+    """
+
+    enabled: bool = True
+    base_url: HttpUrl = HttpUrl("https://ec.europa.eu/taxation_customs/vies/rest-api")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    retry_after_seconds: int = Field(default=3600, ge=1)
+    recheck_after_days: int = Field(default=30, ge=1)
+
+
+class TaxSettings(_Section):
+    """EU VAT and invoice documents. Without ``seller`` no tax is computed.
+
+    Attributes:
+        seller: The seller's legal details; required for tax and invoice documents.
+        prices_include_tax: Plan and one-off prices are gross (tax included) rather than net.
+        invoice_number_format: Format of the gap-free invoice number; ``{number}`` is the
+            sequence value, ``{year}`` the year the invoice is finalised.
+        locale: How amounts are written on invoice documents (``en``, ``de``, ``fr`` ...).
+        reduced_rates: Reduced rates per product tax category: ``{category: {country: rate}}``
+            in percent; a country missing from a category pays its standard rate.
+        vies: The VAT number checks.
+    """
+
+    seller: SellerSettings | None = None
+    prices_include_tax: bool = False
+    invoice_number_format: str = "INV-{number:06d}"
+    locale: str = "en"
+    reduced_rates: dict[str, dict[str, Decimal]] = Field(default_factory=dict)
+    vies: VIESSettings = Field(default_factory=VIESSettings)
+
+    @field_validator("invoice_number_format")
+    @classmethod
+    def _number_format(cls, value: str) -> str:
+        try:
+            sample = value.format(number=1, year=2000)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"invoice_number_format may use only {{number}} and {{year}}: {exc}") from None
+        if sample == value.format(number=2, year=2000) or len(sample) > 40:
+            raise ValueError("invoice_number_format must contain {number} and stay within 40 characters")
+        return value
+
+    @field_validator("reduced_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
+        for category, rates in value.items():
+            for country, rate in rates.items():
+                if not Decimal(0) <= rate < Decimal(100):
+                    raise ValueError(f"reduced rate {category}/{country} must be within 0 and 100: {rate}")
+        return value
+
+
 class PaymentsSettings(BaseSettings):
     """Every setting of the library in one object.
 
@@ -254,6 +349,7 @@ class PaymentsSettings(BaseSettings):
     lemonsqueezy: LemonSqueezySettings | None = None
     fake: FakeProviderSettings | None = None
     manual: ManualProviderSettings | None = Field(default_factory=ManualProviderSettings)
+    tax: TaxSettings = Field(default_factory=TaxSettings)
 
     @field_validator("default_currency", mode="before")
     @classmethod

@@ -33,6 +33,11 @@ MODULES = [
     "fastapi_cashier.billing.periods",
     "fastapi_cashier.billing.catalog_rules",
     "fastapi_cashier.billing.catalog_sync",
+    "fastapi_cashier.tax",
+    "fastapi_cashier.tax.amounts",
+    "fastapi_cashier.tax.rates",
+    "fastapi_cashier.tax.rules",
+    "fastapi_cashier.tax.vies",
 ]
 
 POSTGRES_MAX_IDENTIFIER = 63

@@ -15,7 +15,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, Str
 
 from ..billing.catalog import MAX_FEATURES, MAX_TIERS, MAX_TRIAL_DAYS, feature_value
 from ..statuses import BillingInterval, PricingModel
-from .schemas import CurrencyCode, RequestBody
+from .schemas import CurrencyCode, RequestBody, TaxQuoteOut
 
 __all__ = [
     "PlanCreate",
@@ -187,3 +187,5 @@ class PricePreviewOut(BaseModel):
     amount: int
     currency: str
     lines: list[PriceLineOut]
+    #: With tax on: ``amount`` split for a consumer in ``country`` (the seller's by default).
+    tax: TaxQuoteOut | None = None

@@ -216,7 +216,8 @@ class PaymentsRouter(APIRouter):
         """Periodic clean-up, run hourly by the lifespan loop; call it from a scheduler otherwise.
 
         Expires credit grants past their ``expires_at``, deletes idempotency keys older than
-        24 hours and rate-limit windows older than two days. Idempotent, safe in many processes.
+        24 hours and rate-limit windows older than two days, asks VIES again about the VAT
+        numbers whose check is due. Idempotent, safe in many processes.
 
         Returns:
             How many credits expired and rows were deleted, by kind.
@@ -226,7 +227,14 @@ class PaymentsRouter(APIRouter):
         async with self.service() as svc:
             windows = await svc.rate_limits.purge(utcnow() - timedelta(days=2))
         keys = await self.idempotency.purge(timedelta(hours=24))
-        return {"credits_expired": expired, "idempotency_keys": keys, "rate_limit_windows": windows}
+        async with self.service() as svc:
+            checked = await svc.tax_ids.recheck_due()
+        return {
+            "credits_expired": expired,
+            "idempotency_keys": keys,
+            "rate_limit_windows": windows,
+            "tax_ids_checked": sum(checked.values()),
+        }
 
     async def startup(self) -> None:
         """Open the engine and create missing tables when configured. Idempotent."""

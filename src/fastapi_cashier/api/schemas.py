@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AfterValidator, AliasPath, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from ..currencies import normalize_currency
 from ..errors import UnknownCurrencyError
@@ -33,6 +33,8 @@ __all__ = [
     "RequestBody",
     "StatusChangeOut",
     "SummaryOut",
+    "TaxExemptionIn",
+    "TaxQuoteOut",
 ]
 
 T = TypeVar("T")
@@ -125,7 +127,15 @@ class BillingProfileIn(_In):
     state: Annotated[str, Field(max_length=100)] | None = None
     country: Annotated[str, Field(min_length=2, max_length=2)] | None = None
     tax_id: Annotated[str, Field(max_length=50)] | None = None
+    #: Accepted for compatibility; ``true`` is refused: exemptions are granted by an admin.
     tax_exempt: bool = False
+
+
+class TaxExemptionIn(_In):
+    """An admin's tax exemption of a customer; ``reason`` is printed on its invoices."""
+
+    tax_exempt: bool
+    reason: Annotated[str, Field(max_length=200)] | None = None
 
 
 class BillingProfileOut(_Out):
@@ -138,7 +148,10 @@ class BillingProfileOut(_Out):
     country: str | None
     tax_id: str | None
     tax_id_status: str
+    tax_id_checked_at: datetime | None = None
+    tax_id_consultation_number: str | None = None
     tax_exempt: bool
+    tax_exempt_reason: str | None = None
 
 
 class CheckoutSessionCreate(_In):
@@ -158,6 +171,20 @@ class CheckoutSessionCreate(_In):
     reference: Reference | None = None
 
 
+class TaxQuoteOut(BaseModel):
+    """An amount split into net, tax and gross (minor units) and why: the rate in percent as a
+    decimal string, the rule applied (``domestic``, ``eu_consumer``, ``reverse_charge``,
+    ``export``, ``exempt``), the country whose rate applies and the legal mention."""
+
+    net: int
+    tax: int
+    gross: int
+    rate: str
+    treatment: str
+    country: str | None
+    mention: str | None
+
+
 class CheckoutSessionOut(_Out):
     id: uuid.UUID
     url: str | None
@@ -170,6 +197,8 @@ class CheckoutSessionOut(_Out):
     description: str | None
     reference: str | None
     payment_id: uuid.UUID | None
+    #: Present when tax is on (``tax.seller`` is set).
+    tax: TaxQuoteOut | None = Field(default=None, validation_alias=AliasPath("metadata_", "tax"))
 
 
 class PaymentOut(_Out):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -20,6 +20,8 @@ __all__ = [
     "PortalSessionOut",
     "SubscriptionOut",
     "SubscriptionUpdate",
+    "TaxDetailsOut",
+    "TaxLineOut",
     "UsageIn",
     "UsageOut",
 ]
@@ -99,6 +101,28 @@ class InvoiceLineOut(_Out):
     period_end: datetime | None
 
 
+class TaxLineOut(BaseModel):
+    """The lines of one rate: rate in percent (a decimal string), net, tax and gross."""
+
+    rate: str
+    net: int
+    tax: int
+    gross: int
+
+
+class TaxDetailsOut(BaseModel):
+    """How an invoice was taxed; ``source`` is ``computed`` here or reported by the ``provider``."""
+
+    source: str
+    treatment: str | None = None
+    country: str | None = None
+    prices_include_tax: bool | None = None
+    mentions: list[str] = Field(default_factory=list)
+    lines: list[TaxLineOut] = Field(default_factory=list)
+    seller: dict[str, Any] = Field(default_factory=dict)
+    buyer: dict[str, Any] = Field(default_factory=dict)
+
+
 class InvoiceOut(_Out):
     id: uuid.UUID
     number: str | None
@@ -114,6 +138,7 @@ class InvoiceOut(_Out):
     paid_at: datetime | None
     created_at: datetime
     lines: list[InvoiceLineOut]
+    tax_details: TaxDetailsOut | None = None
 
 
 class PortalRequestIn(_In):

@@ -83,6 +83,11 @@ class CheckoutService(DomainService):
             require_capability(chosen, Capability.ONE_OFF_PAYMENT)
             money = _one_off_amount(amount, currency or self.svc.settings.default_currency)
             currency_code = money.currency
+        # With tax on, the session carries net, tax and gross; a one-off payment charges the gross
+        # (the same amount with tax-inclusive prices, the amount plus its tax otherwise).
+        quote = await self.svc.tax.quote(customer.id, money.amount) if money is not None else None
+        if quote is not None and money is not None and plan_ref is None:
+            money = Money(quote.gross, money.currency)
 
         row = CheckoutSession(
             customer_id=customer.id,
@@ -98,6 +103,7 @@ class CheckoutService(DomainService):
             success_url=success_url,
             cancel_url=cancel_url,
             expires_at=now() + CHECKOUT_LIFETIME,
+            metadata_={"tax": quote.as_dict()} if quote is not None else {},
         )
         await self._sessions.add(row)
         await self.svc.commit()

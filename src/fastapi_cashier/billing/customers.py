@@ -13,6 +13,7 @@ from ..db.repositories import BillingProfileRepository, CustomerAccountRepositor
 from ..errors import ConflictError, ValidationError
 from ..providers.base import CustomerRef, PaymentProvider
 from ..statuses import TaxIdStatus
+from ..tax.vies import vat_country
 from ._base import DomainService
 
 __all__ = ["CustomerService"]
@@ -59,7 +60,6 @@ PROFILE_FIELDS = (
     "state",
     "country",
     "tax_id",
-    "tax_exempt",
 )
 
 
@@ -111,11 +111,21 @@ class CustomerService(DomainService):
         return await BillingProfileRepository(session=self.session).for_customer(customer.id)
 
     async def save_billing_profile(self, customer: Customer, values: dict[str, Any]) -> BillingProfile:
-        """Create or replace the billing profile. An EU VAT id is checked for its format.
+        """Create or replace the billing profile. An EU VAT id is checked for its format, then
+        with VIES when tax is configured (``tax.seller``).
+
+        VIES being unavailable never refuses the profile: it is saved ``unverified`` and checked
+        again later. A tax exemption is an admin's decision (:meth:`set_tax_exemption`); saving
+        the profile keeps it.
 
         Raises:
-            ValidationError: an unknown country code or a malformed EU VAT number.
+            ValidationError: an unknown country code, a malformed EU VAT number, a VAT number of
+                another country than ``country``, or ``tax_exempt`` asked for by the customer.
         """
+        if values.pop("tax_exempt", False):
+            raise ValidationError(
+                "a tax exemption is granted by an admin, not with the billing profile", field="tax_exempt"
+            )
         country = values.get("country")
         if country is not None:
             country = str(country).strip().upper()
@@ -123,7 +133,6 @@ class CustomerService(DomainService):
                 raise ValidationError("country must be a two-letter ISO 3166-1 code", field="country")
             values["country"] = country
         tax_id = values.get("tax_id")
-        status = TaxIdStatus.UNVERIFIED
         if tax_id:
             tax_id = str(tax_id).strip().replace(" ", "").upper()
             values["tax_id"] = tax_id
@@ -134,18 +143,58 @@ class CustomerService(DomainService):
                     raise ValidationError(
                         f"tax_id is not a valid EU VAT number: {exc}", field="tax_id"
                     ) from None
+                if vat_country(tax_id) != country:
+                    raise ValidationError(
+                        f"tax_id is a VAT number of {vat_country(tax_id)}, not of {country}", field="tax_id"
+                    )
+        else:
+            values["tax_id"] = None
+        # VIES is asked before any row is read or locked: it may take seconds.
+        result = None
+        if tax_id and self.svc.tax_ids.wants_check(tax_id):
+            result = await self.svc.tax_ids.client().check(str(tax_id))
         repo = BillingProfileRepository(session=self.session)
         profile = await repo.for_customer(customer.id)
         if profile is None:
-            profile = BillingProfile(customer_id=customer.id)
+            profile = BillingProfile(customer_id=customer.id, tax_exempt=False)
             self.session.add(profile)
+        if profile.tax_id != values["tax_id"]:
+            profile.tax_id_status = TaxIdStatus.UNVERIFIED
+            profile.tax_id_checked_at = None
+            profile.tax_id_consultation_number = None
+            profile.tax_id_next_check_at = None
         for name in PROFILE_FIELDS:
-            setattr(profile, name, values.get(name, False if name == "tax_exempt" else None))
-        profile.tax_id_status = status
+            setattr(profile, name, values.get(name))
+        if result is not None:
+            self.svc.tax_ids.apply(profile, result)
         await repo.flush()
         return profile
 
-    def reference(self, customer: Customer, provider_customer_id: str | None = None) -> CustomerRef:
+    async def set_tax_exemption(
+        self, customer_id: uuid.UUID, *, exempt: bool, reason: str | None
+    ) -> BillingProfile:
+        """An admin exempts a customer from VAT (``reason`` is printed on invoices) or lifts it.
+
+        Raises:
+            ValidationError: an exemption without a reason.
+        """
+        reason = (reason or "").strip() or None
+        if exempt and reason is None:
+            raise ValidationError("a tax exemption needs its reason", field="reason")
+        customer = await self.get(customer_id)
+        repo = BillingProfileRepository(session=self.session)
+        profile = await repo.for_customer(customer.id, for_update=True)
+        if profile is None:
+            profile = BillingProfile(customer_id=customer.id)
+            self.session.add(profile)
+        profile.tax_exempt = exempt
+        profile.tax_exempt_reason = reason if exempt else None
+        await repo.flush()
+        return profile
+
+    def reference(
+        self, customer: Customer, provider_customer_id: str | None = None, *, tax_id: str | None = None
+    ) -> CustomerRef:
         """The customer as a provider request carries it."""
         return CustomerRef(
             id=customer.id,
@@ -153,6 +202,7 @@ class CustomerService(DomainService):
             email=customer.email,
             name=customer.name,
             provider_customer_id=provider_customer_id,
+            tax_id=tax_id,
         )
 
     async def provider_customer_id(self, customer: Customer, provider: PaymentProvider) -> str | None:
@@ -166,8 +216,10 @@ class CustomerService(DomainService):
         account = await accounts.for_customer(customer.id, provider.name)
         if account is not None:
             return account.provider_customer_id
+        profile = await self.billing_profile(customer)
         provider_id = await provider.create_customer(
-            self.reference(customer), idempotency_key=f"customer-{customer.id}-{provider.name}"
+            self.reference(customer, tax_id=profile.tax_id if profile is not None else None),
+            idempotency_key=f"customer-{customer.id}-{provider.name}",
         )
         if provider_id is None:
             return None

@@ -9,7 +9,7 @@ from typing import Any
 from ..db.models import Invoice, InvoiceLine, Payment
 from ..db.repositories import InvoiceRepository, PaymentRepository, SequenceRepository, SubscriptionRepository
 from ..db.repository import Page
-from ..providers.base import InvoiceSnapshot, ProviderEvent
+from ..providers.base import InvoiceSnapshot, ProviderEvent, computes_tax
 from ..statuses import INVOICE_MACHINE, ChangeCause, InvoiceStatus
 from ._base import DomainService
 from .transitions import record_creation, transition
@@ -23,9 +23,12 @@ NUMBERED = frozenset(
 )
 
 
-def format_invoice_number(value: int) -> str:
-    """``INV-000042``: sortable, and wide enough for a million invoices before it grows."""
-    return f"INV-{value:06d}"
+def format_invoice_number(value: int, pattern: str = "INV-{number:06d}", *, year: int | None = None) -> str:
+    """The invoice number of sequence ``value`` in ``tax.invoice_number_format``.
+
+    The default, ``INV-000042``, is sortable and wide enough for a million invoices before it grows.
+    """
+    return pattern.format(number=value, year=year if year is not None else 0)
 
 
 class InvoiceService(DomainService):
@@ -61,7 +64,9 @@ class InvoiceService(DomainService):
         invoice.amount_paid = snapshot.amount_paid
         if snapshot.status in NUMBERED and invoice.number is None:
             value = await SequenceRepository(session=self.session).next_value(INVOICE_NUMBER_SEQUENCE)
-            invoice.number = format_invoice_number(value)
+            invoice.number = format_invoice_number(
+                value, self.svc.settings.tax.invoice_number_format, year=event.occurred_at.year
+            )
             invoice.finalized_at = event.occurred_at
         if snapshot.status is InvoiceStatus.PAID and invoice.paid_at is None:
             invoice.paid_at = event.occurred_at
@@ -119,7 +124,17 @@ class InvoiceService(DomainService):
             provider_invoice_id=snapshot.provider_invoice_id,
             lines=lines,
         )
-        if subtotal != snapshot.total.amount:
+        provider = self.svc.providers.get(event.provider)
+        provider_tax = None
+        if provider is not None and computes_tax(provider):
+            # A merchant of record: its total includes the tax it computed (what it says, or the rest).
+            provider_tax = (
+                snapshot.tax if snapshot.tax is not None else max(snapshot.total.amount - subtotal, 0)
+            )
+        await self.svc.tax.apply_to_invoice(
+            invoice, on=snapshot.period_start or event.occurred_at, provider_tax=provider_tax
+        )
+        if invoice.total != snapshot.total.amount:
             invoice.metadata_ = {"provider_total": snapshot.total.amount}
         await self._invoices.add(invoice)
         await record_creation(

@@ -45,6 +45,8 @@ class PaymentsService:
         rate_limits: Fixed-window request counters shared by every process through the database.
         credits: Credit balances and their ledger.
         reconcile: Report and repair drift between local rows and a provider.
+        tax: The VAT of a customer's purchases and invoices.
+        tax_ids: VIES checks of the customers' VAT numbers.
     """
 
     def __init__(
@@ -71,6 +73,8 @@ class PaymentsService:
         from .refunds import RefundService
         from .reports import ReportService
         from .subscriptions import SubscriptionService
+        from .tax import TaxService
+        from .tax_ids import TaxIdService
 
         self.session = session
         self.settings = settings
@@ -93,6 +97,8 @@ class PaymentsService:
         self.rate_limits = RateLimitService(self)
         self.credits = CreditService(self)
         self.reconcile = ReconcileService(self)
+        self.tax = TaxService(self)
+        self.tax_ids = TaxIdService(self)
 
     def provider(self, name: str | None) -> RetryingProvider:
         """The enabled provider called ``name`` (``None``: the default provider)."""

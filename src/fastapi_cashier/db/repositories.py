@@ -111,9 +111,11 @@ class BillingProfileRepository(Repository[m.BillingProfile]):
     model_type = m.BillingProfile
     noun = "billing profile"
 
-    async def for_customer(self, customer_id: uuid.UUID) -> m.BillingProfile | None:
+    async def for_customer(
+        self, customer_id: uuid.UUID, *, for_update: bool = False
+    ) -> m.BillingProfile | None:
         """The customer's billing profile, if one was saved."""
-        return await self.first(m.BillingProfile.customer_id == customer_id)
+        return await self.first(m.BillingProfile.customer_id == customer_id, for_update=for_update)
 
 
 class CreditAccountRepository(Repository[m.CreditAccount]):

@@ -82,6 +82,7 @@ __all__ = [
     "UsageSnapshot",
     "WebhookReceiver",
     "check_adapter",
+    "computes_tax",
     "require_capability",
     "require_proration",
     "unsupported",
@@ -142,6 +143,16 @@ def require_capability(provider: PaymentProvider, capability: Capability) -> Non
         unsupported(provider, capability)
 
 
+def computes_tax(provider: PaymentProvider) -> bool:
+    """Whether ``provider`` computes the tax itself (a merchant of record such as Lemon Squeezy).
+
+    An adapter says so with a class attribute ``computes_tax = True`` (optional: adapters
+    without it compute none). The library then records the tax each invoice reports in
+    :attr:`InvoiceSnapshot.tax` instead of computing it from the billing profile.
+    """
+    return getattr(provider, "computes_tax", False) is True
+
+
 def unsupported(provider: PaymentProvider, what: Capability | str) -> NoReturn:
     """Refuse an operation the provider cannot do (for adapters' unsupported methods)."""
     name = what.value if isinstance(what, Capability) else what
@@ -164,6 +175,8 @@ class CustomerRef:
     email: str | None = None
     name: str | None = None
     provider_customer_id: str | None = None
+    #: The customer's VAT number from its billing profile (an adapter may pass it on).
+    tax_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +403,10 @@ class InvoiceSnapshot:
     period_start: datetime | None = None
     period_end: datetime | None = None
     lines: tuple[Mapping[str, Any], ...] = ()
+    #: The tax in ``total`` as a provider that computes tax (:func:`computes_tax`) reports it.
+    tax: int | None = None
+    #: That provider's tax rate in percent (a decimal string such as ``"19"``), when it says.
+    tax_rate: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from ..problems import ProblemRoute
-from . import admin, catalog, customers, entitlements, public, subscriptions, webhooks
+from . import admin, catalog, customers, documents, entitlements, public, subscriptions, webhooks
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -21,6 +21,7 @@ def build_routes(payments: PaymentsRouter) -> APIRouter:
     router.include_router(public.build(payments))
     router.include_router(webhooks.build(payments))
     router.include_router(customers.build(payments))
+    router.include_router(documents.build(payments))
     router.include_router(subscriptions.build(payments))
     router.include_router(entitlements.build(payments))
     router.include_router(admin.build(payments))

@@ -10,11 +10,13 @@ from fastapi.responses import JSONResponse
 from ...billing.payments import PaymentFilters
 from ...db.models import Customer, WebhookEvent
 from ...db.repositories import CustomerRepository, WebhookEventRepository
+from ...errors import NotFoundError
 from ...statuses import PaymentStatus, WebhookEventStatus
 from ..auth import Principal
 from ..problems import ProblemRoute, problem_responses
 from ..schemas import (
     AdminCustomerOut,
+    BillingProfileOut,
     ManualPaymentCreate,
     Page,
     PaymentOut,
@@ -22,6 +24,7 @@ from ..schemas import (
     RefundCreate,
     RefundOut,
     SummaryOut,
+    TaxExemptionIn,
     dump,
 )
 from ..webhook_schemas import WebhookAttemptOut, WebhookEventOut
@@ -57,6 +60,31 @@ def build(payments: "PaymentsRouter") -> APIRouter:
                 *conditions, limit=limit, cursor=cursor
             )
         return {"items": page.items, "next_cursor": page.next_cursor}
+
+    @router.put(
+        "/customers/{customer_id}/tax-exemption",
+        name="payments:admin_tax_exemption",
+        response_model=BillingProfileOut,
+    )
+    async def set_tax_exemption(customer_id: uuid.UUID, body: TaxExemptionIn, _admin: Admin) -> Any:
+        """Exempt a customer from VAT (the reason is printed on its invoices) or lift the exemption."""
+        async with payments.service() as svc:
+            return await svc.customers.set_tax_exemption(
+                customer_id, exempt=body.tax_exempt, reason=body.reason
+            )
+
+    @router.post(
+        "/customers/{customer_id}/tax-id-check",
+        name="payments:admin_tax_id_check",
+        response_model=BillingProfileOut,
+    )
+    async def check_tax_id(customer_id: uuid.UUID, _admin: Admin) -> Any:
+        """Ask VIES about the customer's VAT number now (it is also re-checked on a schedule)."""
+        async with payments.service() as svc:
+            profile = await svc.customers.billing_profile(await svc.customers.get(customer_id))
+            if profile is None:
+                raise NotFoundError("this customer has no billing profile")
+            return await svc.tax_ids.check_now(profile.id)
 
     @router.get("/payments", name="payments:admin_list", response_model=Page[PaymentOut])
     async def list_all_payments(

@@ -57,19 +57,25 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         plan_id: uuid.UUID,
         quantity: Annotated[int, Query(ge=0, le=1_000_000)] = 1,
         usage: Annotated[int, Query(ge=0, le=10**12)] = 0,
+        country: Annotated[str | None, Query(pattern="^[A-Za-z]{2}$")] = None,
     ) -> Any:
-        """What one period of an active plan costs for ``quantity`` seats and ``usage`` units."""
+        """What one period of an active plan costs for ``quantity`` seats and ``usage`` units.
+
+        With tax on, ``tax`` splits the amount for a consumer in ``country`` (ISO 3166-1).
+        """
         async with payments.service() as svc:
             try:
                 plan = await svc.subscriptions.active_plan(plan_id)
             except ValidationError:
                 raise NotFoundError(f"plan {plan_id} is not in the active catalog") from None
             preview = await svc.pricing.preview(plan, quantity=quantity, usage=usage)
+            quote = svc.tax.quote_for_consumer(preview.total.amount, country.upper() if country else None)
         return {
             "plan_id": plan_id,
             "amount": preview.total.amount,
             "currency": preview.total.currency,
             "lines": [dataclasses.asdict(line) for line in preview.lines],
+            "tax": quote.as_dict() if quote is not None else None,
         }
 
     @admin.post(

@@ -63,6 +63,13 @@ class BillingProfile(UUIDPrimaryKey, TimestampMixin, Base):
         enum_column(TaxIdStatus), default=TaxIdStatus.UNVERIFIED
     )
     tax_exempt: Mapped[bool] = mapped_column(default=False)
+    #: Printed on invoices of an exempted customer; set by an admin with the exemption.
+    tax_exempt_reason: Mapped[str | None] = mapped_column(sa.String(200))
+    #: When VIES last answered (valid or invalid) about ``tax_id``, and its consultation number.
+    tax_id_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    tax_id_consultation_number: Mapped[str | None] = mapped_column(sa.String(100))
+    #: When the background job asks VIES (again); ``None`` when there is nothing to check.
+    tax_id_next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class CreditAccount(UUIDPrimaryKey, TimestampMixin, Base):

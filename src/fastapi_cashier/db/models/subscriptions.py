@@ -119,6 +119,9 @@ class Invoice(UUIDPrimaryKey, TimestampMixin, Base):
     provider: Mapped[str | None] = mapped_column(sa.String(40))
     provider_invoice_id: Mapped[str | None] = mapped_column(sa.String(255))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
+    #: The tax as decided when the invoice was recorded: treatment, rate per line, one line per
+    #: rate, legal mentions, and the seller and buyer as they were then (an invoice never changes).
+    tax_details: Mapped[dict[str, Any] | None] = mapped_column(JSONDict)
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         order_by="InvoiceLine.position", cascade="all, delete-orphan", lazy="selectin"

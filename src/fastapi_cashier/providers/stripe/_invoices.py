@@ -126,4 +126,14 @@ def invoice_snapshot(
         period_start=min(starts) if starts else from_unix(invoice.get("period_start")),
         period_end=max(ends) if ends else from_unix(invoice.get("period_end")),
         lines=tuple(parsed),
+        tax=_invoice_tax(invoice),
     )
+
+
+def _invoice_tax(invoice: Mapping[str, Any]) -> int | None:
+    """The tax Stripe computed: ``total_taxes`` (current API versions) or ``tax`` (older ones)."""
+    taxes = invoice.get("total_taxes")
+    if isinstance(taxes, list) and taxes:
+        return sum(int(entry.get("amount") or 0) for entry in taxes if isinstance(entry, Mapping))
+    tax = invoice.get("tax")
+    return tax if isinstance(tax, int) and not isinstance(tax, bool) else None

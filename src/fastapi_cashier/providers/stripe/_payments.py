@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from ...statuses import PricingModel
+from ...tax.rates import EU_MEMBER_STATES
+from ...tax.vies import vat_country
 from ..base import (
     Capability,
     CheckoutRequest,
@@ -49,6 +51,8 @@ class PaymentsMixin(StripeBase):
     """``create_customer``, ``create_checkout``, ``refund`` and ``create_portal_session``."""
 
     _clock: Callable[[], datetime]
+    #: Stripe Tax computes the tax of checkouts (``StripeSettings.automatic_tax``).
+    automatic_tax: bool
 
     async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str:
         """Create a Stripe Customer carrying the local ids; returns its ``cus_...`` id.
@@ -63,6 +67,8 @@ class PaymentsMixin(StripeBase):
             params["email"] = customer.email
         if customer.name:
             params["name"] = customer.name
+        if customer.tax_id and vat_country(customer.tax_id) in EU_MEMBER_STATES:
+            params["tax_id_data"] = [{"type": "eu_vat", "value": customer.tax_id}]
         with self._calling("create a customer"):
             created = await self._client.v1.customers.create_async(
                 params, {"idempotency_key": idempotency_key}
@@ -98,6 +104,8 @@ class PaymentsMixin(StripeBase):
             "metadata": metadata,
             "expires_at": unix_time(self._checkout_expiry(request.expires_at)),
         }
+        if self.automatic_tax:
+            params["automatic_tax"] = {"enabled": True}
         if request.customer.provider_customer_id:
             params["customer"] = request.customer.provider_customer_id
         elif request.customer.email:

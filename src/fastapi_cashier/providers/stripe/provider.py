@@ -63,6 +63,8 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
             paid Stripe Checkout Session needs no completion step). A host may switch some
             off (``pause``, say): their methods are then refused, and so are the API requests.
         clock: The current time (aware UTC), for signature tolerance and checkout expiry.
+        automatic_tax: Let Stripe Tax compute the tax of checkouts; invoices then record the
+            tax Stripe reports instead of the library's own.
 
     Raises:
         ConfigurationError: No API key, no webhook secret, a negative tolerance.
@@ -81,6 +83,7 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         max_network_retries: int = 2,
         capabilities: Iterable[Capability] | None = None,
         clock: Callable[[], datetime] | None = None,
+        automatic_tax: bool = False,
     ) -> None:
         if not api_key:
             raise ConfigurationError("the Stripe provider needs an API key (PAYMENTS_STRIPE__API_KEY)")
@@ -93,6 +96,8 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         if tolerance_seconds < 0:
             raise ConfigurationError("tolerance_seconds of the Stripe provider cannot be negative")
         self.capabilities = STRIPE_CAPABILITIES if capabilities is None else frozenset(capabilities)
+        # With Stripe Tax, Stripe computes the tax and the library records what it reports.
+        self.automatic_tax = self.computes_tax = automatic_tax
         self.api_version = api_version
         self.tolerance_seconds = tolerance_seconds
         self._secrets = secrets
@@ -129,6 +134,7 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
             api_version=settings.api_version or STRIPE_API_VERSION,
             base_addresses=base_addresses,
             http_client=http_client,
+            automatic_tax=settings.automatic_tax,
         )
 
     async def aclose(self) -> None:

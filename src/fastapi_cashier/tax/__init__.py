@@ -1,0 +1,29 @@
+"""EU VAT: dated rates, the rules deciding rate and mention, exact amounts, VIES checks."""
+
+from .amounts import TaxBreakdown, TaxLine, compute_tax, split_tax
+from .rates import EU_MEMBER_STATES, STANDARD_RATES, DatedRate, TaxRateTable, UnknownTaxRateError
+from .rules import EXPORT_MENTION, REVERSE_CHARGE_MENTION, TaxBuyer, TaxDecision, TaxTreatment, decide_tax
+from .vies import VIESClient, VIESOutcome, VIESResult, split_vat_number, vat_country
+
+__all__ = [
+    "EU_MEMBER_STATES",
+    "EXPORT_MENTION",
+    "REVERSE_CHARGE_MENTION",
+    "STANDARD_RATES",
+    "DatedRate",
+    "TaxBreakdown",
+    "TaxBuyer",
+    "TaxDecision",
+    "TaxLine",
+    "TaxRateTable",
+    "TaxTreatment",
+    "UnknownTaxRateError",
+    "VIESClient",
+    "VIESOutcome",
+    "VIESResult",
+    "compute_tax",
+    "decide_tax",
+    "split_tax",
+    "split_vat_number",
+    "vat_country",
+]
