@@ -84,11 +84,15 @@ class PayPalSandbox:
         now = self.state.now
         if kind == "expired":
             key, cert = make_leaf(
-                self.ca_key, self.ca, not_before=now - timedelta(days=20), not_after=now - timedelta(days=1)
+                self.ca_key,
+                self.ca,
+                not_before=now - timedelta(days=20),
+                not_after=now - timedelta(days=1),
+                role=kind,
             )
         elif kind == "unknown":
             key, cert = make_leaf(
-                None, None, not_before=now - timedelta(days=1), not_after=now + timedelta(days=365)
+                None, None, not_before=now - timedelta(days=1), not_after=now + timedelta(days=365), role=kind
             )
         else:
             key, cert = make_leaf(

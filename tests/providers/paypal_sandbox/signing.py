@@ -12,6 +12,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,7 +22,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 LEAF_NAME = "messageverificationcerts.sandbox.paypal.com"
 
 
-def _key() -> rsa.RSAPrivateKey:
+@cache
+def _key(role: str) -> rsa.RSAPrivateKey:
+    """One RSA key per role for the whole run: generating them is the slow part of a sandbox."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
@@ -35,7 +38,7 @@ def _name(common_name: str) -> x509.Name:
 
 
 def make_ca(not_before: datetime) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    key = _key()
+    key = _key("ca")
     name = _name("Sandbox Test Root CA")
     cert = (
         x509.CertificateBuilder()
@@ -73,9 +76,10 @@ def make_leaf(
     not_before: datetime,
     not_after: datetime,
     common_name: str = LEAF_NAME,
+    role: str = "leaf",
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A signing certificate issued by ``issuer`` (self-signed when ``issuer`` is None)."""
-    key = _key()
+    key = _key(role)
     signer_key = issuer_key or key
     builder = (
         x509.CertificateBuilder()

@@ -137,6 +137,20 @@ class PayPalClient:
         """``PATCH path`` with a JSON Patch document; ``{}`` (PayPal answers 204)."""
         return await self.request("PATCH", path, operation=operation, json=json, request_id=request_id)
 
+    async def verify_webhook_signature(self, request: Mapping[str, Any]) -> bool:
+        """Ask ``POST /v1/notifications/verify-webhook-signature``; True when PayPal answers SUCCESS.
+
+        Args:
+            request: The ``verify_webhook_signature`` body (headers, webhook id, parsed event).
+        """
+        answer = await self.post(
+            "/v1/notifications/verify-webhook-signature",
+            operation="verify a webhook signature",
+            request_id=f"verify-{request.get('transmission_id', '')}"[:_MAX_REQUEST_ID_LENGTH],
+            json=dict(request),
+        )
+        return answer.get("verification_status") == "SUCCESS"
+
     async def request(
         self,
         method: Method,
