@@ -202,7 +202,10 @@ async def complete_pending_capture(sandbox: PayPalSandbox, capture_id: str, *, d
 
 def _refresh_order_capture(sandbox: PayPalSandbox, capture: dict[str, Any]) -> None:
     order = sandbox.state.orders[capture["supplementary_data"]["related_ids"]["order_id"]]
-    order["purchase_units"][0]["payments"] = {"captures": [embedded(capture)]}
+    payments: dict[str, Any] = {"captures": [embedded(capture)]}
+    if capture.get("_refunds"):
+        payments["refunds"] = list(capture["_refunds"])
+    order["purchase_units"][0]["payments"] = payments
 
 
 async def get_capture(sandbox: PayPalSandbox, request: Request) -> Response:
@@ -267,6 +270,7 @@ async def refund_capture(sandbox: PayPalSandbox, request: Request) -> Response:
             if key in payload:
                 refund[key] = payload[key]
         state.refunds[refund_id] = refund
+        capture.setdefault("_refunds", []).append(refund)
         capture["_refunded"] += value
         capture["status"] = "REFUNDED" if capture["_refunded"] == total else "PARTIALLY_REFUNDED"
         capture["update_time"] = state.iso_now()

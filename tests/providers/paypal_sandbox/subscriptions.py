@@ -128,7 +128,18 @@ async def approve(sandbox: PayPalSandbox, request: Request) -> Response:
                 "currency_code": currency_of(state.plans[sub["plan_id"]]),
                 "value": "0.00",
             },
-            "cycle_executions": [],
+            "cycle_executions": [
+                {
+                    "tenure_type": cycle["tenure_type"],
+                    "sequence": cycle["sequence"],
+                    "cycles_completed": 0,
+                    "cycles_remaining": int(cycle.get("total_cycles", 0)),
+                    "total_cycles": int(cycle.get("total_cycles", 0)),
+                }
+                for cycle in sorted(
+                    state.plans[sub["plan_id"]]["billing_cycles"], key=lambda c: c["sequence"]
+                )
+            ],
             "failed_payments_count": 0,
         }
         await sandbox.emit(
@@ -181,6 +192,10 @@ async def _bill_cycle(sandbox: PayPalSandbox, sub: dict[str, Any], at: datetime)
             "PAYMENT.SALE.COMPLETED", "sale", sale, f"Payment completed for {value} {currency}", version=None
         )
     sub["_cycles_done"] += 1
+    execution = info["cycle_executions"][min(sub["_cycle"], len(cycles) - 1)]
+    execution["cycles_completed"] += 1
+    if execution["total_cycles"]:
+        execution["cycles_remaining"] = max(0, execution["total_cycles"] - execution["cycles_completed"])
     total = int(cycle.get("total_cycles", 0))
     if total and sub["_cycles_done"] >= total and sub["_cycle"] < len(cycles) - 1:
         sub["_cycle"] += 1
