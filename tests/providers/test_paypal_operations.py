@@ -98,8 +98,8 @@ async def test_an_order_is_created_approved_and_captured_once(
     assert body["purchase_units"][0]["invoice_id"] == str(request.session_id)
     order_id = await approved_order(client, request)
     # The payer's return and the webhook both capture, with the same request id: one capture.
-    first = await capture_order(client, order_id, session_id=request.session_id)
-    second = await capture_order(client, order_id, session_id=request.session_id)
+    first = await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}")
+    second = await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}")
     assert first == second
     assert (first.status, first.amount, first.provider_session_id) == (
         PaymentStatus.SUCCEEDED,
@@ -109,20 +109,22 @@ async def test_an_order_is_created_approved_and_captured_once(
     assert len(sandbox.state.captures) == 1
     # After PayPal forgot the request id, the second path reads the capture instead of failing.
     sandbox.state.answers.clear()
-    assert await capture_order(client, order_id, session_id=request.session_id) == first
+    assert (
+        await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}") == first
+    )
 
 
 async def test_a_declined_approval_raises_payment_declined(client: PayPalClient) -> None:
     request = checkout()
     order_id = await approved_order(client, request, "approve_declined")
     with pytest.raises(PaymentDeclinedError):
-        await capture_order(client, order_id, session_id=request.session_id)
+        await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}")
 
 
 async def test_a_pending_capture_stays_processing(sandbox: PayPalSandbox, client: PayPalClient) -> None:
     request = checkout()
     order_id = await approved_order(client, request, "approve_echeck")
-    payment = await capture_order(client, order_id, session_id=request.session_id)
+    payment = await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}")
     assert payment.status is PaymentStatus.PROCESSING
     await sandbox.complete_pending_capture(payment.provider_payment_id)
     assert (await fetch_payment(client, payment.provider_payment_id)).status is PaymentStatus.SUCCEEDED
@@ -136,18 +138,18 @@ async def test_a_capture_retried_after_a_fault_captures_once(
     order_id = await approved_order(client, request)
     sandbox.state.faults.append(Fault("POST", "/capture", kind))
     with pytest.raises(ProviderConnectionError):
-        await capture_order(client, order_id, session_id=request.session_id)
-    payment = await capture_order(client, order_id, session_id=request.session_id)
+        await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}")
+    payment = await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}")
     assert payment.status is PaymentStatus.SUCCEEDED
     assert len(sandbox.state.captures) == 1
     ids = {call[2] for call in sandbox.state.calls if call[1].endswith("/capture")}
-    assert ids == {f"capture-{request.session_id}"}
+    assert ids == {f"checkout-complete-{request.session_id}"}
 
 
 async def test_refunds_partial_then_full(sandbox: PayPalSandbox, client: PayPalClient) -> None:
     request = checkout(Money(1000, "JPY"))
     order_id = await approved_order(client, request)
-    payment = await capture_order(client, order_id, session_id=request.session_id)
+    payment = await capture_order(client, order_id, request_id=f"checkout-complete-{request.session_id}")
     assert payment.amount == Money(1000, "JPY")
     first = uuid.uuid4()
     result = await refund_capture(

@@ -10,7 +10,6 @@ one more guard against paying twice). The payer approves on PayPal's page (the o
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,17 +31,11 @@ from ._objects import (
 
 __all__ = [
     "capture_order",
-    "capture_request_id",
     "create_order",
     "fetch_payment",
     "order_request",
     "refund_capture",
 ]
-
-
-def capture_request_id(session_id: uuid.UUID | str) -> str:
-    """The ``PayPal-Request-Id`` of the capture of a checkout session's order (the same on every path)."""
-    return f"capture-{session_id}"
 
 
 def order_request(request: CheckoutRequest, *, return_url: str) -> dict[str, Any]:
@@ -92,19 +85,18 @@ async def create_order(client: PayPalClient, request: CheckoutRequest, *, return
     return order_id, approve
 
 
-async def capture_order(
-    client: PayPalClient, order_id: str, *, session_id: uuid.UUID | str
-) -> PaymentSnapshot:
+async def capture_order(client: PayPalClient, order_id: str, *, request_id: str) -> PaymentSnapshot:
     """Capture an approved order once; the payment it made.
 
-    An order already captured (by the other path, with a request id PayPal no longer remembers) is
-    read instead of failing. A declined instrument raises ``PaymentDeclinedError``.
+    ``request_id`` is derived from the checkout session, the same whichever path captures. An
+    order already captured (with a request id PayPal no longer remembers) is read instead of
+    failing. A declined instrument raises ``PaymentDeclinedError``.
     """
     try:
         order = await client.post(
             f"/v2/checkout/orders/{order_id}/capture",
             operation="capture the order",
-            request_id=capture_request_id(session_id),
+            request_id=request_id,
         )
     except InvalidProviderRequestError as exc:
         if exc.provider_code != "ORDER_ALREADY_CAPTURED":
