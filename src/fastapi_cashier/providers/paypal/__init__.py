@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from ._amounts import NO_DECIMAL_CURRENCIES, PAYPAL_CURRENCIES, from_paypal_amount, to_paypal_amount
 from ._client import LIVE_API_BASE, SANDBOX_API_BASE, PayPalClient
+from .provider import PAYPAL_CAPABILITIES, PayPalProvider
 
 __all__ = [
     "LIVE_API_BASE",
     "NO_DECIMAL_CURRENCIES",
+    "PAYPAL_CAPABILITIES",
     "PAYPAL_CURRENCIES",
     "SANDBOX_API_BASE",
     "PayPalClient",
+    "PayPalProvider",
     "from_paypal_amount",
     "to_paypal_amount",
 ]

@@ -41,15 +41,12 @@ from ._objects import (
     subscription_snapshot,
 )
 
-__all__ = ["CHECKOUT_APPROVED", "parse_event"]
-
-CHECKOUT_APPROVED: Final = "checkout.approved"
-"""The payer approved an order: the library captures it (once, whichever path comes first)."""
+__all__ = ["parse_event"]
 
 _E = EventType
 
 _ORDER_TYPES: Final[Mapping[str, str]] = {
-    "CHECKOUT.ORDER.APPROVED": CHECKOUT_APPROVED,
+    "CHECKOUT.ORDER.APPROVED": _E.CHECKOUT_APPROVED.value,
     "CHECKOUT.ORDER.COMPLETED": _E.CHECKOUT_COMPLETED.value,
     "CHECKOUT.ORDER.VOIDED": _E.CHECKOUT_EXPIRED.value,
 }
@@ -150,7 +147,7 @@ def _map(
         return "payment", snapshot.provider_payment_id, _CAPTURE_TYPES[event_type], snapshot, True
     if event_type in _REFUND_TYPES:
         refund = refund_snapshot(resource)
-        return "refund", refund.provider_refund_id, _E.REFUND_SUCCEEDED.value, refund, True
+        return "refund", resource_id, _E.REFUND_SUCCEEDED.value, refund, True
     if event_type in _SUBSCRIPTION_TYPES:
         sub = subscription_snapshot(resource)
         return "subscription", sub.provider_subscription_id, _SUBSCRIPTION_TYPES[event_type], sub, True
