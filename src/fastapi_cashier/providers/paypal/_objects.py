@@ -335,6 +335,16 @@ def sale_invoice_snapshot(sale: Mapping[str, Any]) -> tuple[InvoiceSnapshot, Pay
         provider_subscription_id=subscription_id,
         provider_payment_id=sale_id,
         period_start=parse_time(sale.get("create_time")),
+        # A sale names no plan, quantity or period: one line of its total.
+        lines=(
+            {
+                "description": f"PayPal subscription {subscription_id}",
+                "quantity": 1,
+                "unit_amount": total.amount,
+                "amount": total.amount,
+                "period_start": parse_time(sale.get("create_time")),
+            },
+        ),
     )
     payment = PaymentSnapshot(
         provider_payment_id=sale_id,
