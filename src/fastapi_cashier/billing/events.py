@@ -21,7 +21,7 @@ from ..db.repositories import (
     RefundRepository,
     SubscriptionRepository,
 )
-from ..errors import ConflictError
+from ..errors import AwaitingObjectError, ConflictError
 from ..money import Money
 from ..providers.base import (
     CheckoutSnapshot,
@@ -41,7 +41,7 @@ from ..statuses import (
     RefundStatus,
     SubscriptionStatus,
 )
-from ._base import AwaitingObjectError, DomainService, now
+from ._base import DomainService, now
 from .transitions import record_creation, transition
 
 __all__ = ["ApplyOutcome", "AwaitingObjectError", "EventApplier"]
