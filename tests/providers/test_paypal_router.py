@@ -249,3 +249,59 @@ async def test_a_subscription_through_approval_renewal_revise_suspend_activate_c
     )
     assert now.status_code == 200, now.text
     assert now.json()["status"] == "canceled"
+
+
+async def test_webhook_first_then_return_captures_once(host: PayPalHost) -> None:
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"])).headers["location"])
+    [(headers, body)] = host.sandbox.sent_events
+    assert json.loads(body)["event_type"] == "CHECKOUT.ORDER.APPROVED"
+    # The approval arrives first (twice): the library captures, once.
+    await host.deliver_all([(headers, body), (headers, body)])
+    assert len(host.sandbox.state.captures) == 1
+    later = host.sandbox.sent_events[1:]
+    assert [json.loads(b)["event_type"] for _, b in later] == ["PAYMENT.CAPTURE.COMPLETED"]
+    shuffled = later * 3
+    random.Random(7).shuffle(shuffled)
+    await host.deliver_all(shuffled)
+    # Then the payer's browser comes back: redirected, nothing captured again.
+    returned = await host.client.get(f"{back.path}?{back.query}")
+    assert returned.status_code == 303, returned.text
+    assert returned.headers["location"] == URLS["success_url"]
+    assert len(host.sandbox.state.captures) == 1
+    [payment] = await host.payments()
+    assert payment["status"] == "succeeded"
+    captures = [call for call in host.sandbox.state.calls if call[1].endswith("/capture")]
+    assert {call[2] for call in captures} == {f"checkout-complete-{session['id']}"}
+
+
+@pytest.mark.parametrize("kind", ["500", "reset"])
+async def test_a_capture_fault_is_retried_with_the_same_request_id(host: PayPalHost, kind: str) -> None:
+    from .paypal_sandbox import Fault
+
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"])).headers["location"])
+    host.sandbox.state.faults.append(Fault("POST", "/capture", kind))
+    returned = await host.client.get(f"{back.path}?{back.query}")
+    assert returned.status_code == 303, returned.text
+    captures = [call for call in host.sandbox.state.calls if call[1].endswith("/capture")]
+    assert len(captures) == 2
+    assert {call[2] for call in captures} == {f"checkout-complete-{session['id']}"}
+    assert len(host.sandbox.state.captures) == 1
+    await host.deliver_all(host.sandbox.sent_events)
+    [payment] = await host.payments()
+    assert payment["status"] == "succeeded"
+
+
+async def test_a_pending_capture_stays_processing_until_completed(host: PayPalHost) -> None:
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"], "approve_echeck")).headers["location"])
+    assert (await host.client.get(f"{back.path}?{back.query}")).status_code == 303
+    await host.deliver_all(host.sandbox.sent_events)
+    [payment] = await host.payments()
+    assert payment["status"] == "processing"
+    sent = len(host.sandbox.sent_events)
+    await host.sandbox.complete_pending_capture(payment["provider_payment_id"])
+    await host.deliver_all(host.sandbox.sent_events[sent:])
+    [payment] = await host.payments()
+    assert payment["status"] == "succeeded"
