@@ -85,6 +85,8 @@ class PayPalProvider:
         tolerance_seconds: How far a transmission time may be from now.
         transport: The httpx transport (tests: the in-process sandbox); default: the network.
         cert_hosts: The hosts a ``PAYPAL-CERT-URL`` may name; PayPal's own unless a test adds its.
+            Deliveries naming a cert URL on the ``api_base`` host, when that host is not one of
+            these, are checked by that server's verify-webhook-signature API.
         trusted_roots: The roots a signing certificate must chain to; default: ``certifi``'s.
         clock: The current time, for the transmission tolerance and certificate validity.
     """
@@ -125,6 +127,9 @@ class PayPalProvider:
             postback=self.client.verify_webhook_signature,
             tolerance_seconds=tolerance_seconds,
             now=clock,
+            # A local stand-in for PayPal (api_base) is asked, as PayPal would be, about its own
+            # deliveries, unless its host is allowed to serve certificates (then they are checked).
+            postback_hosts={httpx.URL(api_base).host} - set(cert_hosts) if api_base else (),
         )
 
     @classmethod
