@@ -151,23 +151,27 @@ async def test_what_paypal_cannot_bill_is_refused_before_anything_is_created(
     assert sandbox.state.products == {}
 
 
-async def test_a_changed_price_updates_the_plan_and_a_changed_interval_makes_a_new_one(
+async def test_an_unchanged_plan_is_kept_and_a_changed_one_replaced(
     sandbox: PayPalSandbox, client: PayPalClient
 ) -> None:
     ref = plan(PricingModel.PER_UNIT)
     first = (await sync_plans(client, [ref]))[ref.id]
-    cheaper = replace(ref, unit_amount=Money(1200, "USD"), provider_price_id=first)
-    assert (await sync_plans(client, [cheaper]))[ref.id] == first
-    regular = sandbox.state.plans[first]["billing_cycles"][0]
-    assert regular["pricing_scheme"]["fixed_price"] == {"currency_code": "USD", "value": "12.00"}
-    assert regular["pricing_scheme"]["version"] == 2
+    same = replace(ref, provider_price_id=first)
+    assert (await sync_plans(client, [same]))[ref.id] == first
+    assert len(sandbox.state.plans) == 1
 
-    yearly = replace(cheaper, interval=BillingInterval.YEAR)
-    second = (await sync_plans(client, [yearly]))[ref.id]
+    cheaper = replace(same, unit_amount=Money(1200, "USD"))
+    second = (await sync_plans(client, [cheaper]))[ref.id]
     assert second != first
     assert sandbox.state.plans[first]["status"] == "INACTIVE"
-    assert sandbox.state.plans[second]["billing_cycles"][0]["frequency"]["interval_unit"] == "YEAR"
+    regular = sandbox.state.plans[second]["billing_cycles"][0]
+    assert regular["pricing_scheme"]["fixed_price"] == {"currency_code": "USD", "value": "12.00"}
+
+    yearly = replace(cheaper, interval=BillingInterval.YEAR, provider_price_id=second)
+    third = (await sync_plans(client, [yearly]))[ref.id]
+    assert third not in (first, second)
+    assert sandbox.state.plans[third]["billing_cycles"][0]["frequency"]["interval_unit"] == "YEAR"
     assert len(sandbox.state.products) == 1
-    # Synced again as it is: the same request ids, nothing new.
-    assert (await sync_plans(client, [yearly]))[ref.id] == second
-    assert len(sandbox.state.plans) == 2
+    # Synced again as it is: kept, nothing new.
+    assert (await sync_plans(client, [replace(yearly, provider_price_id=third)]))[ref.id] == third
+    assert len(sandbox.state.plans) == 3

@@ -10,8 +10,9 @@ Pricing models map onto a plan's REGULAR billing cycle:
 
 What PayPal cannot express is refused with a 422 :class:`UnsupportedCapabilityError` naming the
 plan: metered usage, free plans, one-time plans, tiers with a flat amount, intervals longer than
-PayPal allows. A plan synced again with a changed price keeps its PayPal plan when only the price
-changed (``update-pricing-schemes``); any other change creates a new plan and deactivates the old.
+PayPal allows. A plan synced again keeps its PayPal plan while it bills the same; a changed price (or
+anything else) creates a new plan and deactivates the old one, so existing subscribers keep the
+price they agreed to, as with the other providers.
 """
 
 from __future__ import annotations
@@ -166,26 +167,32 @@ async def _ensure_product(client: PayPalClient, plan: PlanRef) -> str:
     return product
 
 
+def _pricing(plan: Mapping[str, Any]) -> list[Any]:
+    """The cycles' pricing schemes without PayPal's bookkeeping (version, times)."""
+    cycles = sorted(plan.get("billing_cycles") or [], key=lambda cycle: cycle.get("sequence", 0))
+    kept = ("fixed_price", "pricing_model", "tiers")
+    return [
+        {key: value for key, value in (cycle.get("pricing_scheme") or {}).items() if key in kept}
+        for cycle in cycles
+    ]
+
+
 async def sync_plan(client: PayPalClient, plan: PlanRef) -> str:
-    """Create or update ``plan`` at PayPal; its PayPal plan id."""
+    """``plan``'s PayPal plan id: the current one when it bills the same, else a new plan.
+
+    A plan whose price changed gets a new PayPal plan (request id from its fingerprint) and its
+    previous one is deactivated: subscriptions on it keep their price, new ones take the new plan.
+    """
     body = plan_request(plan, product_id(plan))
     if plan.provider_price_id:
         current = await client.get(f"/v1/billing/plans/{plan.provider_price_id}", operation="read the plan")
-        if _shape(current) == _shape(body):
-            regular = body["billing_cycles"][-1]
-            await client.post(
-                f"/v1/billing/plans/{plan.provider_price_id}/update-pricing-schemes",
-                operation="update the plan's price",
-                request_id=f"pricing-{plan.id.hex}-{_fingerprint(body)}",
-                json={
-                    "pricing_schemes": [
-                        {
-                            "billing_cycle_sequence": regular["sequence"],
-                            "pricing_scheme": regular["pricing_scheme"],
-                        }
-                    ]
-                },
-            )
+        if _shape(current) == _shape(body) and _pricing(current) == _pricing(body):
+            if current.get("status") != "ACTIVE":
+                await client.post(
+                    f"/v1/billing/plans/{plan.provider_price_id}/activate",
+                    operation="activate the plan",
+                    request_id=f"activate-{plan.provider_price_id}",
+                )
             return plan.provider_price_id
     await _ensure_product(client, plan)
     created = await client.post(
@@ -201,7 +208,7 @@ async def sync_plan(client: PayPalClient, plan: PlanRef) -> str:
         await client.post(
             f"/v1/billing/plans/{plan.provider_price_id}/deactivate",
             operation="deactivate the previous plan",
-            request_id=f"deactivate-{plan.provider_price_id}",
+            request_id=f"deactivate-{plan.provider_price_id}-{new_id}",
         )
     return new_id
 

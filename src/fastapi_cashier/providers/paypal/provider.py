@@ -157,6 +157,12 @@ class PayPalProvider:
         """Close the connection pool (the router's shutdown calls this)."""
         await self.client.aclose()
 
+    def _require(self, *capabilities: Capability) -> None:
+        """Refuse what this provider does not declare (a test may switch a capability off)."""
+        for capability in capabilities:
+            if capability not in self.capabilities:
+                unsupported(self, capability)
+
     # ------------------------------------------------------------------ core
 
     async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
@@ -171,6 +177,10 @@ class PayPalProvider:
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
         """An order to approve (one-off), or a subscription to approve (plan)."""
+        self._require(Capability.CHECKOUT)
+        self._require(
+            Capability.SUBSCRIPTIONS if request.mode == "subscription" else Capability.ONE_OFF_PAYMENT
+        )
         if request.mode == "subscription":
             subscription_id, url = await create_subscription(self.client, request)
             return CheckoutResult(provider_session_id=subscription_id, url=url, expires_at=request.expires_at)
@@ -192,12 +202,18 @@ class PayPalProvider:
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Refund part or all of a capture."""
+        self._require(Capability.REFUNDS)
+        if Capability.PARTIAL_REFUNDS not in self.capabilities:
+            payment = await fetch_payment(self.client, request.provider_payment_id)
+            if request.amount.amount != payment.amount.amount - payment.refunded_amount:
+                unsupported(self, Capability.PARTIAL_REFUNDS)
         return await refund_capture(self.client, request)
 
     # ------------------------------------------------------------------ subscriptions
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
         """Revise plan and/or quantity; the subscriber approves at the returned URL first."""
+        self._require(Capability.SUBSCRIPTIONS, Capability.PLAN_CHANGE)
         require_proration(self, change.proration)
         plan_id = change.plan.provider_price_id if change.plan is not None else None
         if change.plan is not None and not plan_id:
@@ -222,8 +238,8 @@ class PayPalProvider:
         self, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
     ) -> SubscriptionResult:
         """Cancel now (PayPal has no cancel at period end)."""
-        if at_period_end:
-            unsupported(self, Capability.CANCEL_AT_PERIOD_END)
+        self._require(Capability.SUBSCRIPTIONS)
+        self._require(Capability.CANCEL_AT_PERIOD_END if at_period_end else Capability.CANCEL_NOW)
         snapshot = await move_subscription(
             self.client, provider_subscription_id, "cancel", reason="cancelled", request_id=idempotency_key
         )
@@ -233,6 +249,7 @@ class PayPalProvider:
         self, provider_subscription_id: str, *, idempotency_key: str
     ) -> SubscriptionResult:
         """Suspend: PayPal stops billing until it is activated again."""
+        self._require(Capability.SUBSCRIPTIONS, Capability.PAUSE)
         snapshot = await move_subscription(
             self.client, provider_subscription_id, "suspend", reason="paused", request_id=idempotency_key
         )
@@ -242,6 +259,7 @@ class PayPalProvider:
         self, provider_subscription_id: str, *, idempotency_key: str
     ) -> SubscriptionResult:
         """Activate a suspended subscription."""
+        self._require(Capability.SUBSCRIPTIONS)
         current = await fetch_subscription(self.client, provider_subscription_id)
         if current.status is not SubscriptionStatus.PAUSED:
             raise InvalidProviderRequestError(
@@ -256,6 +274,7 @@ class PayPalProvider:
 
     async def sync_catalog(self, plans: list[PlanRef]) -> Mapping[uuid.UUID, str]:
         """A Catalog Product and a Billing Plan per plan (see :mod:`._catalog`)."""
+        self._require(Capability.CATALOG_SYNC)
         return await sync_plans(self.client, plans)
 
     # ------------------------------------------------------------------ webhooks
