@@ -85,7 +85,7 @@ async def test_base_url_by_mode_and_override() -> None:
     overridden = PayPalClient(client_id="a", client_secret="b", mode="live", api_base="http://127.0.0.1:9/")
     assert overridden.base_url == "http://127.0.0.1:9"
     await overridden.aclose()
-    assert overridden.http.is_closed
+    assert overridden.is_closed
 
 
 async def test_token_is_cached_until_shortly_before_expiry() -> None:
@@ -289,3 +289,15 @@ def test_inexact_paypal_amounts_are_refused() -> None:
         from_paypal_amount({"currency_code": "USD", "value": "10.505"})
     with pytest.raises(ValidationError):
         from_paypal_amount({"currency_code": "USD"})
+
+
+async def test_a_closed_pool_opens_again_for_the_next_call() -> None:
+    recorder = Recorder(ok)
+    client = make_client(recorder)
+    await client.post("/v2/checkout/orders", operation="create", request_id="c-1")
+    await client.aclose()
+    assert client.is_closed
+    await client.post("/v2/checkout/orders", operation="create", request_id="c-2")
+    assert not client.is_closed
+    assert len(recorder.requests) == 2
+    await client.aclose()

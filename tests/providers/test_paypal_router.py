@@ -104,7 +104,7 @@ async def host(engine: Any, database_url: str) -> AsyncIterator[PayPalHost]:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             harness = Harness(app=app, payments=payments, client=client, settings=settings)
             yield PayPalHost(harness, sandbox, provider)
-    assert provider.client.http.is_closed  # the router's shutdown closed the pool
+    assert provider.client.is_closed  # the router's shutdown closed the pool
 
 
 async def test_approve_return_then_webhooks_duplicated_and_shuffled(host: PayPalHost) -> None:

@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from . import billing, orders, subscriptions
 from .signing import Signer, make_ca, make_leaf, pem, signed_string
-from .state import Delivery, Fault, SandboxState, json_response, paypal_id
+from .state import Delivery, Fault, SandboxState, json_response, not_found, paypal_id
 
 __all__ = ["Fault", "PayPalSandbox"]
 
@@ -181,6 +181,7 @@ class PayPalSandbox:
             Route("/v2/payments/captures/{id}", api(orders.get_capture), methods=["GET"]),
             Route("/v2/payments/captures/{id}/refund", api(orders.refund_capture), methods=["POST"]),
             Route("/v2/payments/refunds/{id}", api(orders.get_refund), methods=["GET"]),
+            Route("/v1/payments/sale/{id}", api(_get_sale), methods=["GET"]),
             Route("/v1/catalogs/products", api(billing.create_product), methods=["POST"]),
             Route("/v1/catalogs/products/{id}", api(billing.get_product), methods=["GET"]),
             Route("/v1/catalogs/products/{id}", api(billing.patch_product), methods=["PATCH"]),
@@ -234,6 +235,12 @@ class PayPalSandbox:
         if body is None:
             return Response(status_code=404)
         return Response(body, media_type="application/x-pem-file")
+
+
+async def _get_sale(sandbox: PayPalSandbox, request: Request) -> Response:
+    """``GET /v1/payments/sale/{id}``: a subscription's payment (Payments v1)."""
+    sale = sandbox.state.sales.get(request.path_params["id"])
+    return json_response(sale) if sale else not_found("sale")
 
 
 async def _verify_postback(sandbox: PayPalSandbox, request: Request) -> Response:

@@ -64,7 +64,9 @@ class PayPalClient:
     ) -> None:
         self.base_url = (api_base or (LIVE_API_BASE if mode == "live" else SANDBOX_API_BASE)).rstrip("/")
         self._credentials = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
-        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
+        self._transport = transport
+        self._timeout = timeout
+        self._http = self._open()
         self._clock = clock
         self._token: str | None = None
         self._token_expires_at = 0.0
@@ -72,10 +74,21 @@ class PayPalClient:
         #: How many access tokens were fetched (for tests and diagnostics).
         self.tokens_fetched = 0
 
+    def _open(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, transport=self._transport, timeout=self._timeout)
+
     @property
     def http(self) -> httpx.AsyncClient:
-        """The connection pool; closed by :meth:`aclose`."""
+        """The connection pool; closed by :meth:`aclose`, opened again by the next call (a router
+        started again after its shutdown)."""
+        if self._http.is_closed:
+            self._http = self._open()
         return self._http
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the connection pool is closed (until the next call opens it again)."""
+        return self._http.is_closed
 
     async def aclose(self) -> None:
         """Close the connection pool (the router's shutdown calls this)."""
@@ -98,7 +111,7 @@ class PayPalClient:
     async def _fetch_token(self) -> str:
         operation = "issue an access token"
         try:
-            response = await self._http.post(
+            response = await self.http.post(
                 TOKEN_PATH,
                 data={"grant_type": "client_credentials"},
                 headers={"Authorization": f"Basic {self._credentials}", "Accept": "application/json"},
@@ -187,7 +200,7 @@ class PayPalClient:
             token = await self.access_token()
             headers["Authorization"] = f"Bearer {token}"
             try:
-                response = await self._http.request(method, path, json=json, params=params, headers=headers)
+                response = await self.http.request(method, path, json=json, params=params, headers=headers)
             except httpx.TransportError as exc:
                 raise connection_error(exc, operation=operation) from exc
             if response.status_code == 401 and attempt == 1:

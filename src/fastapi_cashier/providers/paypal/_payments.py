@@ -27,6 +27,7 @@ from ._objects import (
     order_id_of_capture,
     payment_snapshot,
     refund_snapshot,
+    sale_invoice_snapshot,
 )
 
 __all__ = [
@@ -118,8 +119,20 @@ def _payment_of_order(order: Mapping[str, Any]) -> PaymentSnapshot:
 
 
 async def fetch_payment(client: PayPalClient, capture_id: str) -> PaymentSnapshot:
-    """Re-read a capture, with its order for the refunded total."""
-    capture = await client.get(f"/v2/payments/captures/{capture_id}", operation="read the capture")
+    """Re-read a capture, with its order for the refunded total; or a subscription's sale
+    (Payments v1), the other kind of PayPal payment."""
+    try:
+        capture = await client.get(f"/v2/payments/captures/{capture_id}", operation="read the capture")
+    except InvalidProviderRequestError as exc:
+        if exc.details.get("http_status") != 404:
+            raise
+        sale = await client.get(f"/v1/payments/sale/{capture_id}", operation="read the sale")
+        try:
+            return sale_invoice_snapshot(sale)[1]
+        except MalformedObjectError as malformed:
+            raise ProviderError(
+                f"PayPal answered a sale the adapter cannot read: {malformed}", provider=PROVIDER_NAME
+            ) from malformed
     order_id = order_id_of_capture(capture)
     order = (
         await client.get(f"/v2/checkout/orders/{order_id}", operation="read the order") if order_id else None

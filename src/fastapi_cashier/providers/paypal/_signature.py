@@ -166,14 +166,15 @@ class CertificateStore:
     """Fetches PayPal's signing certificates from allowed hosts, checks their chain, caches them.
 
     Args:
-        http: The connection pool to fetch with (the client's: no credentials are sent).
+        http: The connection pool to fetch with (the client's: no credentials are sent), or what
+            returns it when called.
         allowed_hosts: The hosts a cert URL may name (PayPal's unless a test adds its own).
         trusted_roots: The roots a certificate must chain to; default: the ``certifi`` bundle.
     """
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | Callable[[], httpx.AsyncClient],
         *,
         allowed_hosts: Iterable[str] = PAYPAL_CERT_HOSTS,
         trusted_roots: Iterable[x509.Certificate] | None = None,
@@ -217,7 +218,8 @@ class CertificateStore:
 
     async def _fetch(self, url: str) -> tuple[x509.Certificate, list[x509.Certificate]]:
         try:
-            response = await self._http.get(url, headers={"Accept": "*/*"})
+            http = self._http if isinstance(self._http, httpx.AsyncClient) else self._http()
+            response = await http.get(url, headers={"Accept": "*/*"})
         except httpx.TransportError as exc:
             raise CertificateUnavailableError(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:

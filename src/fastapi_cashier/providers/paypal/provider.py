@@ -122,7 +122,7 @@ class PayPalProvider:
         self.verifier = WebhookVerifier(
             webhook_id=webhook_id,
             certificates=CertificateStore(
-                self.client.http, allowed_hosts=cert_hosts, trusted_roots=trusted_roots
+                lambda: self.client.http, allowed_hosts=cert_hosts, trusted_roots=trusted_roots
             ),
             postback=self.client.verify_webhook_signature,
             tolerance_seconds=tolerance_seconds,
