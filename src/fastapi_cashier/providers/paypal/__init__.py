@@ -3,8 +3,6 @@
 Built on the library's own asynchronous client (:class:`PayPalClient`); no PayPal SDK is needed.
 """
 
-from __future__ import annotations
-
 from ._amounts import NO_DECIMAL_CURRENCIES, PAYPAL_CURRENCIES, from_paypal_amount, to_paypal_amount
 from ._client import LIVE_API_BASE, SANDBOX_API_BASE, PayPalClient
 from .provider import PAYPAL_CAPABILITIES, PayPalProvider
