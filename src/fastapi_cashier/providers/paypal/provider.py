@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final, Literal
 
 import httpx
 from cryptography import x509
 from fastapi import APIRouter
 
+from ...clock import Clock, utcnow
 from ...errors import ConfigurationError, InvalidProviderRequestError, ProviderError
 from ...statuses import CheckoutSessionStatus, ProrationBehavior, SubscriptionStatus
 from ..base import (
@@ -67,10 +67,6 @@ PAYPAL_CAPABILITIES: Final = frozenset(
 """What PayPal can do: no cancel at period end, no metered usage, no customer portal."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class PayPalProvider:
     """PayPal: Orders v2 and Payments v2 for one-off payments, Billing Subscriptions v1 and Catalog
     Products v1 for subscriptions, verified webhooks.
@@ -109,7 +105,7 @@ class PayPalProvider:
         transport: httpx.AsyncBaseTransport | None = None,
         cert_hosts: Iterable[str] = PAYPAL_CERT_HOSTS,
         trusted_roots: Iterable[x509.Certificate] | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.capabilities = PAYPAL_CAPABILITIES
         self.client = PayPalClient(
