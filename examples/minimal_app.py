@@ -3,6 +3,10 @@
 export PAYMENTS_AUTH__JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 export PAYMENTS_FAKE__WEBHOOK_SECRET=whsec_dev PAYMENTS_DEFAULT_PROVIDER=fake
 uvicorn minimal_app:app --app-dir examples  # GET /hello with: fastapi-cashier token alice
+
+On PayPal instead of the fake provider, by the environment alone (docs/paypal.rst):
+PAYMENTS_PAYPAL__CLIENT_ID, PAYMENTS_PAYPAL__CLIENT_SECRET, PAYMENTS_PAYPAL__WEBHOOK_ID,
+PAYMENTS_PAYPAL__MODE=sandbox and PAYMENTS_DEFAULT_PROVIDER=paypal.
 """
 
 import logging

@@ -188,12 +188,23 @@ class StripeSettings(_Section):
 
 
 class PayPalSettings(_Section):
-    """PayPal REST v2."""
+    """PayPal REST (Orders v2, Payments v2, Billing Subscriptions v1).
+
+    Attributes:
+        client_id: The REST app's client id.
+        client_secret: Its secret.
+        webhook_id: The id PayPal gave the webhook listener (``/webhooks/paypal``); every
+            delivery is refused while it is unset, since the signature covers it.
+        mode: ``sandbox`` or ``live``: which PayPal API the app's credentials belong to.
+        api_base: Another address for the PayPal API, for a local test server; ``None`` is the
+            address of ``mode``.
+    """
 
     client_id: str
     client_secret: SecretStr
     webhook_id: str | None = None
     mode: Literal["sandbox", "live"] = "sandbox"
+    api_base: HttpUrl | None = None
 
 
 class LemonSqueezySettings(_Section):

@@ -30,6 +30,7 @@ MODULES = [
     "fastapi_cashier.providers.fake",
     "fastapi_cashier.providers.fake_state",
     "fastapi_cashier.providers.fake_wire",
+    "fastapi_cashier.providers.paypal",
     "fastapi_cashier.billing.periods",
     "fastapi_cashier.billing.catalog_rules",
     "fastapi_cashier.billing.catalog_sync",

@@ -117,7 +117,13 @@ class PaymentsRouter(APIRouter):
             built["stripe"] = StripeProvider.from_settings(
                 settings.stripe, tolerance_seconds=settings.webhooks.tolerance_seconds
             )
-        for name in ("paypal", "lemonsqueezy"):
+        if settings.paypal is not None:
+            from ..providers.paypal import PayPalProvider
+
+            built["paypal"] = PayPalProvider.from_settings(
+                settings.paypal, tolerance_seconds=settings.webhooks.tolerance_seconds
+            )
+        for name in ("lemonsqueezy",):
             if getattr(settings, name) is not None:
                 raise ConfigurationError(
                     f"the {name} section is set, but the {name} adapter is not part of this release; "

@@ -1,0 +1,307 @@
+"""A host on the PayPal adapter, end to end through the router, on every configured database.
+
+PayPal is the in-process sandbox; its deliveries reach ``POST /billing/webhooks/paypal`` signed
+with its certificate, verified by the adapter as production would (only the sandbox's host and CA
+are allowed in addition).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from fastapi_cashier import PaymentsRouter
+from fastapi_cashier.db.models import WebhookEvent
+from fastapi_cashier.providers.paypal import PayPalProvider
+
+from ..http.conftest import Harness, settings_for
+from ..http.test_subscriptions import URLS, create_plan
+from .paypal_sandbox import PayPalSandbox
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class PayPalHost:
+    harness: Harness
+    sandbox: PayPalSandbox
+    provider: PayPalProvider
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.harness.client
+
+    async def deliver(self, headers: dict[str, str], body: bytes) -> httpx.Response:
+        return await self.client.post("/billing/webhooks/paypal", content=body, headers=headers)
+
+    async def deliver_all(self, events: list[tuple[dict[str, str], bytes]]) -> None:
+        for headers, body in events:
+            response = await self.deliver(headers, body)
+            assert response.status_code == 200, response.text
+
+    async def click(self, url: str, action: str = "approve") -> httpx.Response:
+        """The payer on PayPal's page (the sandbox's)."""
+        http = self.provider.client.http
+        page = await http.get(url)
+        assert page.status_code == 200
+        form_action = page.text.split('<form method="post" action="', 1)[1].split('"', 1)[0]
+        return await http.post(form_action, data={"action": action})
+
+    async def checkout(self, amount: int = 4359, currency: str = "EUR") -> dict[str, Any]:
+        created = await self.client.post(
+            "/billing/checkout-sessions",
+            json={
+                "amount": amount,
+                "currency": currency,
+                "description": "Booking 42",
+                "provider": "paypal",
+                **URLS,
+            },
+            headers=self.harness.auth("alice"),
+        )
+        assert created.status_code == 201, created.text
+        session: dict[str, Any] = created.json()
+        assert session["url"].startswith(self.sandbox.base_url)
+        return session
+
+    async def payments(self) -> list[dict[str, Any]]:
+        listed = await self.client.get("/billing/payments", headers=self.harness.auth("alice"))
+        assert listed.status_code == 200, listed.text
+        items: list[dict[str, Any]] = listed.json()["items"]
+        return items
+
+
+@pytest.fixture
+async def host(engine: Any, database_url: str) -> AsyncIterator[PayPalHost]:
+    sandbox = PayPalSandbox()
+    provider = PayPalProvider(
+        client_id=sandbox.state.client_id,
+        client_secret=sandbox.state.client_secret,
+        webhook_id=sandbox.webhook_id,
+        api_base=sandbox.base_url,
+        transport=sandbox.transport,
+        cert_hosts={sandbox.cert_host},
+        trusted_roots=[sandbox.ca],
+        clock=lambda: sandbox.state.now,
+    )
+    settings = settings_for(
+        database_url, database={"url": database_url, "create_tables": False}, default_provider="paypal"
+    )
+    payments = PaymentsRouter(settings, providers=[provider])
+    app = FastAPI()
+    app.include_router(payments, prefix="/billing")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            harness = Harness(app=app, payments=payments, client=client, settings=settings)
+            yield PayPalHost(harness, sandbox, provider)
+    assert provider.client.is_closed  # the router's shutdown closed the pool
+
+
+async def test_approve_return_then_webhooks_duplicated_and_shuffled(host: PayPalHost) -> None:
+    session = await host.checkout()
+    approved = await host.click(session["url"])
+    assert approved.status_code == 303
+    back = urlsplit(approved.headers["location"])
+    assert back.path == f"/billing/paypal/return/{session['id']}"
+    returned = await host.client.get(f"{back.path}?{back.query}")
+    assert returned.status_code == 303, returned.text
+    assert returned.headers["location"] == URLS["success_url"]
+    assert len(host.sandbox.state.captures) == 1
+
+    events = list(host.sandbox.sent_events)
+    assert [json.loads(body)["event_type"] for _, body in events] == [
+        "CHECKOUT.ORDER.APPROVED",
+        "PAYMENT.CAPTURE.COMPLETED",
+    ]
+    deliveries = events * 2
+    random.Random(13).shuffle(deliveries)
+    await host.deliver_all(deliveries)
+    assert len(host.sandbox.state.captures) == 1
+    [payment] = await host.payments()
+    capture_id = next(iter(host.sandbox.state.captures))
+    assert (payment["status"], payment["amount"], payment["currency"]) == ("succeeded", 4359, "EUR")
+    assert (payment["provider"], payment["provider_payment_id"]) == ("paypal", capture_id)
+    # The return again (a reload): no second capture, the same redirect.
+    again = await host.client.get(f"{back.path}?{back.query}")
+    assert again.status_code == 303
+    assert len(host.sandbox.state.captures) == 1
+
+
+async def test_refunds_partial_then_the_rest(host: PayPalHost) -> None:
+    session = await host.checkout(amount=10000, currency="USD")
+    back = urlsplit((await host.click(session["url"])).headers["location"])
+    await host.client.get(f"{back.path}?{back.query}")
+    await host.deliver_all(host.sandbox.sent_events)
+    [payment] = await host.payments()
+    admin = host.harness.auth("root", admin=True)
+    first = await host.client.post(
+        f"/billing/admin/payments/{payment['id']}/refunds",
+        json={"amount": 2500, "reason": "late"},
+        headers=admin,
+    )
+    assert first.status_code == 201, first.text
+    rest = await host.client.post(f"/billing/admin/payments/{payment['id']}/refunds", json={}, headers=admin)
+    assert rest.status_code == 201, rest.text
+    refunds = list(host.sandbox.state.refunds.values())
+    assert [refund["amount"]["value"] for refund in refunds] == ["25.00", "75.00"]
+    await host.deliver_all(host.sandbox.sent_events)
+    [refunded] = await host.payments()
+    assert (refunded["status"], refunded["refunded_amount"]) == ("refunded", 10000)
+    too_much = await host.client.post(
+        f"/billing/admin/payments/{payment['id']}/refunds", json={"amount": 1}, headers=admin
+    )
+    assert too_much.status_code == 409, too_much.text
+
+
+async def test_a_declined_capture_answers_a_problem_and_keeps_the_checkout_open(host: PayPalHost) -> None:
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"], "approve_declined")).headers["location"])
+    declined = await host.client.get(f"{back.path}?{back.query}")
+    assert declined.status_code == 402, declined.text
+    assert declined.json()["code"] == "payment_declined"
+    detail = await host.client.get(
+        f"/billing/checkout-sessions/{session['id']}", headers=host.harness.auth("alice")
+    )
+    assert detail.json()["status"] == "open"
+    assert host.sandbox.state.captures == {}
+
+
+@pytest.mark.parametrize("tamper", ["body", "webhook_id", "cert_host", "stale", "no_signature"])
+async def test_a_bad_delivery_is_refused_and_nothing_is_stored(
+    host: PayPalHost, engine: Any, tamper: str
+) -> None:
+    headers, body = await host.sandbox.emit("PAYMENT.CAPTURE.COMPLETED", "capture", {"id": "X"}, "done")
+    headers = dict(headers)
+    if tamper == "body":
+        body = body.replace(b"done", b"DONE")
+    elif tamper == "webhook_id":
+        headers = host.sandbox.sign(body, webhook_id="ANOTHER")
+    elif tamper == "cert_host":
+        headers["PAYPAL-CERT-URL"] = "https://attacker.example/v1/notifications/certs/CERT-1"
+    elif tamper == "stale":
+        host.sandbox.state.advance(3600)
+    else:
+        del headers["PAYPAL-TRANSMISSION-SIG"]
+    response = await host.deliver(headers, body)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    async with engine.connect() as connection:
+        stored = await connection.scalar(sa.select(sa.func.count()).select_from(WebhookEvent))
+    assert stored == 0
+
+
+async def test_a_subscription_through_approval_renewal_revise_suspend_activate_cancel(
+    host: PayPalHost,
+) -> None:
+    plan = await create_plan(host.harness, pricing_model="per_unit", unit_amount=900, currency="USD")
+    admin = host.harness.auth("root", admin=True)
+    synced = await host.client.post("/billing/admin/catalog/sync", json={"provider": "paypal"}, headers=admin)
+    assert synced.status_code == 200, synced.text
+    [paypal_plan] = host.sandbox.state.plans.values()
+    assert paypal_plan["quantity_supported"] is True
+    created = await host.client.post(
+        "/billing/checkout-sessions",
+        json={"plan_id": plan["id"], "quantity": 2, "provider": "paypal", **URLS},
+        headers=host.harness.auth("alice"),
+    )
+    assert created.status_code == 201, created.text
+    approved = await host.click(created.json()["url"])
+    assert approved.headers["location"].startswith(URLS["success_url"])
+    await host.deliver_all(host.sandbox.sent_events)
+    listed = (await host.client.get("/billing/subscriptions", headers=host.harness.auth("alice"))).json()[
+        "items"
+    ]
+    [sub] = listed
+    assert (sub["status"], sub["quantity"]) == ("active", 2)
+    sent = len(host.sandbox.sent_events)
+    await host.sandbox.advance(31 * 86400)
+    await host.deliver_all(host.sandbox.sent_events[sent:])
+    invoices = (await host.client.get("/billing/invoices", headers=host.harness.auth("alice"))).json()[
+        "items"
+    ]
+    assert [invoice["total"] for invoice in invoices] == [1800, 1800]
+
+    alice = host.harness.auth("alice")
+    changed = await host.client.patch(
+        f"/billing/subscriptions/{sub['id']}", json={"quantity": 3, "proration": "none"}, headers=alice
+    )
+    assert changed.status_code == 200, changed.text
+    paused = await host.client.post(f"/billing/subscriptions/{sub['id']}/pause", headers=alice)
+    assert paused.status_code == 200, paused.text
+    resumed = await host.client.post(f"/billing/subscriptions/{sub['id']}/resume", headers=alice)
+    assert resumed.status_code == 200, resumed.text
+    at_end = await host.client.post(
+        f"/billing/subscriptions/{sub['id']}/cancel", json={"at_period_end": True}, headers=alice
+    )
+    assert at_end.status_code == 422, at_end.text
+    now = await host.client.post(
+        f"/billing/subscriptions/{sub['id']}/cancel", json={"at_period_end": False}, headers=alice
+    )
+    assert now.status_code == 200, now.text
+    assert now.json()["status"] == "canceled"
+
+
+async def test_webhook_first_then_return_captures_once(host: PayPalHost) -> None:
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"])).headers["location"])
+    [(headers, body)] = host.sandbox.sent_events
+    assert json.loads(body)["event_type"] == "CHECKOUT.ORDER.APPROVED"
+    # The approval arrives first (twice): the library captures, once.
+    await host.deliver_all([(headers, body), (headers, body)])
+    assert len(host.sandbox.state.captures) == 1
+    later = host.sandbox.sent_events[1:]
+    assert [json.loads(b)["event_type"] for _, b in later] == ["PAYMENT.CAPTURE.COMPLETED"]
+    shuffled = later * 3
+    random.Random(7).shuffle(shuffled)
+    await host.deliver_all(shuffled)
+    # Then the payer's browser comes back: redirected, nothing captured again.
+    returned = await host.client.get(f"{back.path}?{back.query}")
+    assert returned.status_code == 303, returned.text
+    assert returned.headers["location"] == URLS["success_url"]
+    assert len(host.sandbox.state.captures) == 1
+    [payment] = await host.payments()
+    assert payment["status"] == "succeeded"
+    captures = [call for call in host.sandbox.state.calls if call[1].endswith("/capture")]
+    assert {call[2] for call in captures} == {f"checkout-complete-{session['id']}"}
+
+
+@pytest.mark.parametrize("kind", ["500", "reset"])
+async def test_a_capture_fault_is_retried_with_the_same_request_id(host: PayPalHost, kind: str) -> None:
+    from .paypal_sandbox import Fault
+
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"])).headers["location"])
+    host.sandbox.state.faults.append(Fault("POST", "/capture", kind))
+    returned = await host.client.get(f"{back.path}?{back.query}")
+    assert returned.status_code == 303, returned.text
+    captures = [call for call in host.sandbox.state.calls if call[1].endswith("/capture")]
+    assert len(captures) == 2
+    assert {call[2] for call in captures} == {f"checkout-complete-{session['id']}"}
+    assert len(host.sandbox.state.captures) == 1
+    await host.deliver_all(host.sandbox.sent_events)
+    [payment] = await host.payments()
+    assert payment["status"] == "succeeded"
+
+
+async def test_a_pending_capture_stays_processing_until_completed(host: PayPalHost) -> None:
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"], "approve_echeck")).headers["location"])
+    assert (await host.client.get(f"{back.path}?{back.query}")).status_code == 303
+    await host.deliver_all(host.sandbox.sent_events)
+    [payment] = await host.payments()
+    assert payment["status"] == "processing"
+    sent = len(host.sandbox.sent_events)
+    await host.sandbox.complete_pending_capture(payment["provider_payment_id"])
+    await host.deliver_all(host.sandbox.sent_events[sent:])
+    [payment] = await host.payments()
+    assert payment["status"] == "succeeded"
