@@ -106,7 +106,7 @@ def test_a_one_off_order_is_a_succeeded_payment_with_the_local_ids() -> None:
     custom = {"checkout_session_id": "c0ffee00-0000-0000-0000-000000000001", "customer_id": "x"}
     event = parse_event(_event("order_created", "orders", "42", custom, **ORDER))
 
-    assert event.type == "payment.succeeded"
+    assert event.type == "checkout.completed"
     assert event.object_kind == "payment"
     assert event.local_ids == custom
     snapshot = event.snapshot

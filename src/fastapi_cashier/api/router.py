@@ -119,7 +119,11 @@ class PaymentsRouter(APIRouter):
             built["stripe"] = StripeProvider.from_settings(
                 settings.stripe, tolerance_seconds=settings.webhooks.tolerance_seconds
             )
-        for name in ("paypal", "lemonsqueezy"):
+        if settings.lemonsqueezy is not None:
+            from ..providers.lemonsqueezy import LemonSqueezyProvider
+
+            built["lemonsqueezy"] = LemonSqueezyProvider.from_settings(settings.lemonsqueezy)
+        for name in ("paypal",):
             if getattr(settings, name) is not None:
                 raise ConfigurationError(
                     f"the {name} section is set, but the {name} adapter is not part of this release; "

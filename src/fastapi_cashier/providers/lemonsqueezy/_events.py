@@ -4,10 +4,11 @@ A body is ``{"meta": {"event_name", "custom_data"?, "test_mode"?, "webhook_id"?}
 
 Event name -> canonical type (the resource it carries):
 
-* ``order_created`` (an order) -> ``payment.succeeded`` (or the order's status: pending, failed) for
-  a one-off checkout; for a subscription's checkout (its custom data names a plan) it completes the
-  checkout session (``checkout.completed``), since the money is recorded from the subscription
-  invoice that Lemon Squeezy sends with it.
+* ``order_created`` (an order) -> ``checkout.completed`` carrying the order as its payment, for a
+  paid one-off checkout of the library (``payment.succeeded`` for an order without one; the
+  order's status where it is pending or failed); for a subscription's checkout (its custom data
+  names a plan) it only completes the checkout session (``checkout.completed``): the money is
+  recorded from the subscription invoice that Lemon Squeezy sends with it.
 * ``order_refunded`` (an order) -> ``refund.succeeded`` about the order's payment, carrying the
   total ``refunded_amount``.
 * ``subscription_created`` -> ``subscription.created``; ``subscription_updated``, ``_cancelled``,
@@ -181,6 +182,9 @@ def _map(name: str, resource: Mapping[str, Any], ids: Mapping[str, str]) -> _Map
             )
         payment = order_snapshot(resource)
         event_type = _PAYMENT_EVENTS.get(payment.status, _E.PAYMENT_SUCCEEDED)
+        if event_type is _E.PAYMENT_SUCCEEDED and "checkout_session_id" in ids:
+            # The order is the checkout's completion and its payment at once.
+            event_type = _E.CHECKOUT_COMPLETED
         return _Mapped(event_type.value, "payment", order_payment_id(id_), payment)
     if type_ == "orders" and name == "order_refunded":
         return _Mapped(_E.REFUND_SUCCEEDED.value, "payment", order_payment_id(id_), order_snapshot(resource))
