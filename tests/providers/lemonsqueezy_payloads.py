@@ -23,3 +23,8 @@ def payload_params() -> list[object]:
     if not files:
         return [pytest.param(None, marks=pytest.mark.skip(reason=f"{PAYLOADS} is absent"))]
     return [pytest.param(path, id=path.stem) for path in files]
+
+
+def read_payload(path: Path) -> bytes:
+    """A collected body, byte for byte (Lemon Squeezy's ``\\/`` escapes included)."""
+    return path.read_bytes()

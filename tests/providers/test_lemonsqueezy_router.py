@@ -7,9 +7,13 @@ test flushes them, in order, duplicated or shuffled.
 
 from __future__ import annotations
 
+import hmac
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +26,7 @@ from fastapi_cashier.db.models import WebhookEvent
 from fastapi_cashier.providers.lemonsqueezy import LemonSqueezyProvider
 
 from ..http.conftest import Harness, settings_for
+from .lemonsqueezy_payloads import payload_files, payload_params, read_payload
 from .lemonsqueezy_server import LemonSqueezyServer, Variant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.db]
@@ -335,3 +340,157 @@ async def test_duplicated_and_shuffled_deliveries_converge_to_the_in_order_state
     rows = await lemon.events()
     assert len({row.event_id for row in rows}) == len(rows)
     assert all(row.status in ("processed", "ignored") for row in rows)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Signature": hmac.new(secret.encode(), body, sha256).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize("path", payload_params())
+async def test_every_real_payload_is_accepted_stored_once_and_never_failed(
+    lemon: LemonHost, path: Path
+) -> None:
+    body = read_payload(path)
+
+    first = await lemon.client.post("/billing/webhooks/lemonsqueezy", content=body, headers=signed(body))
+    again = await lemon.client.post("/billing/webhooks/lemonsqueezy", content=body, headers=signed(body))
+
+    assert first.status_code == 200, first.text
+    assert again.status_code == 200, again.text
+    (row,) = await lemon.events()
+    assert row.status in ("processed", "ignored")
+
+
+async def test_all_real_payloads_together_are_stored_once_each(lemon: LemonHost) -> None:
+    files = payload_files()
+    if not files:
+        pytest.skip("the shared Lemon Squeezy payloads are absent")
+    for path in files + files:
+        body = read_payload(path)
+        answer = await lemon.client.post("/billing/webhooks/lemonsqueezy", content=body, headers=signed(body))
+        assert answer.status_code == 200, answer.text
+
+    rows = await lemon.events()
+    assert len(rows) == len(files)
+    assert {row.status for row in rows} <= {"processed", "ignored"}
+
+
+BODY = json.dumps(
+    {
+        "meta": {"event_name": "subscription_updated"},
+        "data": {
+            "type": "subscriptions",
+            "id": "5",
+            "attributes": {"status": "active", "updated_at": "2026-01-01T00:00:00Z"},
+        },
+    }
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Type": "application/json"}, BODY),
+        (signed(BODY, "not-the-secret"), BODY),
+        (signed(BODY), BODY.replace(b'"5"', b'"6"')),
+        ({"Content-Type": "application/json", "X-Signature": ""}, BODY),
+    ],
+    ids=["missing", "wrong-secret", "tampered-body", "empty"],
+)
+async def test_a_bad_signature_is_refused_and_nothing_is_stored(
+    lemon: LemonHost, headers: dict[str, str], body: bytes
+) -> None:
+    answer = await lemon.client.post("/billing/webhooks/lemonsqueezy", content=body, headers=headers)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "invalid_signature"
+    assert await lemon.events() == []
+
+
+async def test_a_delivery_signed_with_the_rotated_secret_is_accepted(lemon: LemonHost) -> None:
+    answer = await lemon.client.post(
+        "/billing/webhooks/lemonsqueezy", content=BODY, headers=signed(BODY, ROTATED_SECRET)
+    )
+
+    assert answer.status_code == 200, answer.text
+    (row,) = await lemon.events()
+    assert row.status == "ignored"
+
+
+# --------------------------------------------------------------------------- usage and invoice refunds
+
+
+async def metered_subscription(lemon: LemonHost) -> str:
+    """A paid subscription to a metered plan linked to a usage-based variant; its API path."""
+    lemon.server.add_product("API", [Variant(31, 0, "API calls", 5, usage_based=True)])
+    admin = lemon.auth("root", admin=True)
+    product = await lemon.client.post("/billing/admin/products", json={"name": "API"}, headers=admin)
+    plan = await lemon.client.post(
+        "/billing/admin/plans",
+        json={
+            "product_id": product.json()["id"],
+            "name": "API calls",
+            "pricing_model": "metered",
+            "unit_amount": 5,
+            "currency": "EUR",
+            "interval": "month",
+        },
+        headers=admin,
+    )
+    assert plan.status_code == 201, plan.text
+    synced = await lemon.client.post("/billing/admin/catalog/sync?provider=lemonsqueezy", headers=admin)
+    assert synced.status_code == 200, synced.text
+    session = await lemon.checkout(plan_id=plan.json()["id"], quantity=1)
+    await lemon.pay(session["url"])
+    await lemon.server.flush()
+    (subscription,) = (await lemon.get("/subscriptions"))["items"]
+    return f"/subscriptions/{subscription['id']}"
+
+
+async def test_metered_usage_is_recorded_once_per_key_and_billed_at_renewal(lemon: LemonHost) -> None:
+    usage_path = f"{await metered_subscription(lemon)}/usage"
+
+    first = await lemon.post(usage_path, {"quantity": 40, "idempotency_key": "batch-1"})
+    repeat = await lemon.post(usage_path, {"quantity": 40, "idempotency_key": "batch-1"})
+    second = await lemon.post(usage_path, {"quantity": 2, "idempotency_key": "batch-2"})
+
+    assert (first.status_code, repeat.status_code, second.status_code) == (201, 200, 201)
+    assert sorted(record["quantity"] for record in lemon.server.usage_records.values()) == [2, 40]
+    (provider_id,) = lemon.server.subscriptions
+    invoice_id = await lemon.server.renew(provider_id)
+    assert lemon.server.invoices[invoice_id]["total"] == 42 * 5
+
+
+async def test_a_lost_usage_answer_is_settled_without_a_second_record(lemon: LemonHost) -> None:
+    usage_path = f"{await metered_subscription(lemon)}/usage"
+    lemon.server.lose_answers.add(("POST", "/v1/usage-records"))
+
+    answer = await lemon.post(usage_path, {"quantity": 7, "idempotency_key": "k"})
+
+    assert answer.status_code == 201, answer.text
+    assert [record["quantity"] for record in lemon.server.usage_records.values()] == [7]
+    assert lemon.server.requests.count(("POST", "/v1/usage-records")) == 1
+
+
+async def test_a_subscription_payment_is_refunded_on_its_invoice(lemon: LemonHost) -> None:
+    plans = await link_plans(lemon)
+    session = await lemon.checkout(plan_id=plans["Seats"], quantity=2)
+    await lemon.pay(session["url"])
+    await lemon.server.flush()
+    (payment,) = (await lemon.get("/payments"))["items"]
+    assert payment["provider_payment_id"].startswith("subscription-invoices/")
+
+    refund = await lemon.post(f"/admin/payments/{payment['id']}/refunds", {"amount": 500}, admin=True)
+    assert refund.status_code == 201, refund.text
+    await lemon.server.flush()
+
+    after = await lemon.get(f"/payments/{payment['id']}")
+    assert (after["refunded_amount"], after["status"]) == (500, "partially_refunded")
+    (invoice,) = lemon.server.invoices.values()
+    assert (invoice["refunded_amount"], invoice["status"]) == (500, "partial_refund")
