@@ -25,25 +25,12 @@ from fastapi_cashier.db.models import (
 from fastapi_cashier.errors import ValidationError
 from fastapi_cashier.providers.base import (
     Capability,
-    CheckoutRequest,
-    CheckoutResult,
     CustomerRef,
-    ObjectKind,
     PaymentProvider,
     PlanRef,
-    PortalRequest,
-    PortalResult,
-    ProviderEvent,
-    RefundRequest,
-    RefundResult,
-    Snapshot,
-    SubscriptionChange,
-    SubscriptionResult,
     TierRef,
-    UsageReport,
-    unsupported,
 )
-from fastapi_cashier.statuses import BillingInterval, PricingModel
+from fastapi_cashier.statuses import BillingInterval, PricingModel, ProrationBehavior
 
 from .conftest import Harness, settings_for
 
@@ -534,47 +521,19 @@ async def test_create_plan_honours_idempotency_key(harness: Harness) -> None:
 
 
 class StubProvider:
-    """A provider that only syncs catalogs; it hands out price ids and remembers every call."""
+    """A provider that only syncs catalogs: the protocol's core and its catalog part, nothing else."""
 
     name = "stub"
     capabilities = frozenset({Capability.CATALOG_SYNC})
+    idempotency_keys = True
+    proration_behaviors: frozenset[ProrationBehavior] = frozenset()
 
     def __init__(self) -> None:
         self.calls: list[list[PlanRef]] = []
         self._issued = 0
 
-    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str:
+    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
         return f"cus_{customer.id.hex}"
-
-    async def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
-        unsupported(self, Capability.CHECKOUT)
-
-    async def refund(self, request: RefundRequest) -> RefundResult:
-        unsupported(self, Capability.REFUNDS)
-
-    async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
-        unsupported(self, Capability.SUBSCRIPTIONS)
-
-    async def cancel_subscription(
-        self, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
-    ) -> SubscriptionResult:
-        unsupported(self, Capability.SUBSCRIPTIONS)
-
-    async def resume_subscription(
-        self, provider_subscription_id: str, *, idempotency_key: str
-    ) -> SubscriptionResult:
-        unsupported(self, Capability.SUBSCRIPTIONS)
-
-    async def pause_subscription(
-        self, provider_subscription_id: str, *, idempotency_key: str
-    ) -> SubscriptionResult:
-        unsupported(self, Capability.PAUSE)
-
-    async def report_usage(self, report: UsageReport) -> None:
-        unsupported(self, Capability.METERED_USAGE)
-
-    async def create_portal_session(self, request: PortalRequest) -> PortalResult:
-        unsupported(self, Capability.PORTAL)
 
     async def sync_catalog(self, plans: list[PlanRef]) -> Mapping[uuid.UUID, str]:
         self.calls.append(list(plans))
@@ -583,15 +542,6 @@ class StubProvider:
             self._issued += 1
             issued[plan.id] = f"price_{self._issued}"
         return issued
-
-    async def fetch(self, object_kind: ObjectKind, provider_id: str) -> Snapshot:
-        unsupported(self, "fetching objects")
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        unsupported(self, "webhooks")
-
-    def parse_webhook(self, body: bytes) -> ProviderEvent:
-        unsupported(self, "webhooks")
 
 
 @pytest.fixture

@@ -423,8 +423,14 @@ async def test_refetch_events_apply_what_the_provider_reports_now(
         assert isinstance(event.snapshot, PaymentSnapshot)
         return replace(event, refetch=True, snapshot=replace(event.snapshot, status=PaymentStatus.FAILED))
 
-    monkeypatch.setattr(fake, "verify_webhook", lambda headers, body: stale(verify(headers, body)))
-    monkeypatch.setattr(fake, "parse_webhook", lambda body: stale(parse(body)))
+    async def stale_verified(headers: Any, body: bytes) -> ProviderEvent:
+        return stale(await verify(headers, body))
+
+    async def stale_parsed(body: bytes) -> ProviderEvent:
+        return stale(await parse(body))
+
+    monkeypatch.setattr(fake, "verify_webhook", stale_verified)
+    monkeypatch.setattr(fake, "parse_webhook", stale_parsed)
     fetched: list[str] = []
 
     async def flaky_fetch(kind: Any, provider_id: str) -> Any:
@@ -520,9 +526,9 @@ async def test_a_payment_first_reported_refunded_is_recorded_as_succeeded(
     fake = harness.fake
     verify = fake.verify_webhook
 
-    def refunded(headers: Any, body: bytes) -> ProviderEvent:
+    async def refunded(headers: Any, body: bytes) -> ProviderEvent:
         # The success event is late; the payment is re-read after a refund was made.
-        event = verify(headers, body)
+        event = await verify(headers, body)
         if not isinstance(event.snapshot, PaymentSnapshot):
             return event
         return replace(event, snapshot=replace(event.snapshot, status=PaymentStatus.REFUNDED))

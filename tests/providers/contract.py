@@ -48,6 +48,9 @@ SECRET = "whsec_contract_current"
 ROTATED_SECRET = "whsec_contract_previous"
 TOLERANCE = 300
 START = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
+#: Capabilities an adapter refuses by itself when they are switched off (the library checks
+#: them first too); the others either have no method (webhooks) or are not offered at all.
+SELF_REFUSED = frozenset(Capability) - {Capability.WEBHOOKS, Capability.CHECKOUT_COMPLETION}
 CUSTOMER = CustomerRef(id=uuid.UUID(int=7), external_id="user-7", email="grace@example.com", name="Grace")
 
 
@@ -239,8 +242,8 @@ class ProviderContract:
         body = await harness.event_body()
         headers = harness.sign(body, secret=SECRET, timestamp=harness.clock.unix)
 
-        verified = harness.provider.verify_webhook(headers, body)
-        parsed = harness.provider.parse_webhook(body)
+        verified = await harness.provider.verify_webhook(headers, body)
+        parsed = await harness.provider.parse_webhook(body)
 
         assert verified == parsed
         assert verified.id
@@ -250,7 +253,9 @@ class ProviderContract:
         body = await harness.event_body()
         headers = harness.sign(body, secret=ROTATED_SECRET, timestamp=harness.clock.unix)
 
-        assert harness.provider.verify_webhook(headers, body).id == harness.provider.parse_webhook(body).id
+        assert (await harness.provider.verify_webhook(headers, body)).id == (
+            await harness.provider.parse_webhook(body)
+        ).id
 
     @pytest.mark.parametrize(
         "case", ["missing", "malformed", "wrong secret", "tampered body", "stale", "future", "not signed"]
@@ -276,13 +281,15 @@ class ProviderContract:
             headers = {harness.signature_header: f"t={now}"}
 
         with pytest.raises(SignatureVerificationError):
-            harness.provider.verify_webhook(headers, body)
+            await harness.provider.verify_webhook(headers, body)
 
-    @pytest.mark.parametrize("capability", list(Capability))
+    @pytest.mark.parametrize("capability", sorted(SELF_REFUSED))
     async def test_a_capability_switched_off_is_refused(
         self, harness: ContractHarness, capability: Capability
     ) -> None:
         provider = harness.provider
+        if capability not in provider.capabilities:
+            pytest.skip(f"{provider.name} does not declare {capability.value}")
         synced_plan = await synced(provider, plan())
         paid = await harness.paid_payment(Money(1000, "EUR"))
         provider.capabilities = frozenset(Capability) - {capability}
@@ -303,6 +310,12 @@ class ProviderContract:
                 )
             ),
             Capability.PAUSE: lambda: provider.pause_subscription("sub_unknown", idempotency_key="pause-1"),
+            Capability.CANCEL_NOW: lambda: provider.cancel_subscription(
+                "sub_unknown", at_period_end=False, idempotency_key="cancel-now-1"
+            ),
+            Capability.CANCEL_AT_PERIOD_END: lambda: provider.cancel_subscription(
+                "sub_unknown", at_period_end=True, idempotency_key="cancel-end-1"
+            ),
             Capability.METERED_USAGE: lambda: provider.report_usage(
                 UsageReport(
                     subscription_id=uuid.uuid4(),

@@ -34,7 +34,7 @@ class FakeHarness(ContractHarness):
 
     async def paid_payment(self, amount: Money) -> str:
         session = await self.fake.create_checkout(checkout_request(self.clock, amount=amount))
-        step = await self.fake.complete_checkout(session.provider_session_id, "succeeded")
+        step = await self.fake.submit_checkout(session.provider_session_id, "succeeded")
         assert step.provider_payment_id is not None
         return step.provider_payment_id
 

@@ -368,7 +368,7 @@ async def test_localstripe_webhooks_reach_the_inbox_through_our_endpoint(
     assert len(accepted) == 6, [(d.status, d.body[:300]) for d in refused]
     assert len(refused) == 3
     assert {d.status for d in refused} == {400}
-    verified = [provider.verify_webhook(d.headers, d.body) for d in accepted]
+    verified = [await provider.verify_webhook(d.headers, d.body) for d in accepted]
     assert {e.type for e in verified} == {"payment.succeeded", "subscription.canceled"}
     assert {e.object_id for e in verified} >= {intent_id, subscription_id}
     assert all(e.refetch for e in verified)

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 import fastapi_cashier.providers.stripe
 from fastapi_cashier.errors import ConfigurationError, MissingDependencyError, UnsupportedCapabilityError
-from fastapi_cashier.providers.base import Capability, PaymentProvider
+from fastapi_cashier.providers.base import Capability, PaymentProvider, check_adapter
 from fastapi_cashier.providers.stripe import STRIPE_API_VERSION, StripeProvider
 from fastapi_cashier.settings import StripeSettings
 
@@ -38,7 +38,8 @@ async def test_from_settings_uses_the_key_every_secret_and_the_pinned_version(st
     assert provider.tolerance_seconds == 120
     assert isinstance(provider, PaymentProvider)
     assert provider.name == "stripe"
-    assert provider.capabilities == frozenset(Capability)
+    assert provider.capabilities == frozenset(Capability) - {Capability.CHECKOUT_COMPLETION}
+    check_adapter(provider)
 
 
 async def test_settings_may_pin_another_api_version(stub: StripeStub) -> None:

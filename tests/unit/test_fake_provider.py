@@ -36,10 +36,17 @@ from fastapi_cashier.providers.base import (
     RefundSnapshot,
     SubscriptionChange,
     UsageReport,
+    check_adapter,
 )
 from fastapi_cashier.providers.fake import FakeProvider
 from fastapi_cashier.settings import FakeProviderSettings
-from fastapi_cashier.statuses import BillingInterval, CheckoutSessionStatus, PaymentStatus, RefundStatus
+from fastapi_cashier.statuses import (
+    BillingInterval,
+    CheckoutSessionStatus,
+    PaymentStatus,
+    ProrationBehavior,
+    RefundStatus,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -110,16 +117,16 @@ async def open_session(provider: FakeProvider, **overrides: Any) -> str:
 
 async def paid_payment(provider: FakeProvider) -> str:
     session_id = await open_session(provider)
-    return (await provider.complete_checkout(session_id, "succeeded")).provider_payment_id
+    return (await provider.submit_checkout(session_id, "succeeded")).provider_payment_id
 
 
-def verified(provider: FakeProvider) -> list[ProviderEvent]:
+async def verified(provider: FakeProvider) -> list[ProviderEvent]:
     """Every event the provider emitted, each put through signature verification."""
-    return [provider.verify_webhook(headers, body) for headers, body in provider.sent_events]
+    return [await provider.verify_webhook(headers, body) for headers, body in provider.sent_events]
 
 
-def event_types(provider: FakeProvider) -> list[str]:
-    return [event.type for event in verified(provider)]
+async def event_types(provider: FakeProvider) -> list[str]:
+    return [event.type for event in await verified(provider)]
 
 
 class _PageParser(HTMLParser):
@@ -150,8 +157,11 @@ def parse_page(page: str) -> _PageParser:
 
 def test_fake_provider_satisfies_the_protocol(provider: FakeProvider) -> None:
     assert isinstance(provider, PaymentProvider)
+    check_adapter(provider)
     assert provider.name == "fake"
-    assert provider.capabilities == set(Capability)
+    assert provider.capabilities == set(Capability) - {Capability.CHECKOUT_COMPLETION}
+    assert provider.idempotency_keys is True
+    assert provider.proration_behaviors == set(ProrationBehavior)
 
 
 def test_from_settings_uses_the_secret_and_auto_deliver() -> None:
@@ -278,12 +288,12 @@ async def test_a_subscription_checkout_needs_a_recurring_plan(provider: FakeProv
 
 async def test_pay_emits_payment_succeeded_then_checkout_completed(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    step = await provider.complete_checkout(session_id, "succeeded")
+    step = await provider.submit_checkout(session_id, "succeeded")
 
     assert step.redirect_url == "https://shop.test/thanks"
     assert step.needs_authentication is False
     assert provider.checkout_session(session_id).status is CheckoutSessionStatus.COMPLETE
-    payment_event, checkout_event = verified(provider)
+    payment_event, checkout_event = await verified(provider)
     assert [payment_event.type, checkout_event.type] == ["payment.succeeded", "checkout.completed"]
 
     assert payment_event.object_kind == "payment"
@@ -316,11 +326,11 @@ async def test_pay_emits_payment_succeeded_then_checkout_completed(provider: Fak
 
 async def test_decline_emits_payment_failed_and_keeps_the_session_open(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    step = await provider.complete_checkout(session_id, "declined")
+    step = await provider.submit_checkout(session_id, "declined")
 
     assert step.redirect_url == "https://shop.test/cart"
     assert provider.checkout_session(session_id).status is CheckoutSessionStatus.OPEN
-    [event] = verified(provider)
+    [event] = await verified(provider)
     assert event.type == "payment.failed"
     assert isinstance(event.snapshot, PaymentSnapshot)
     assert event.snapshot.status is PaymentStatus.FAILED
@@ -330,12 +340,12 @@ async def test_decline_emits_payment_failed_and_keeps_the_session_open(provider:
 
 async def test_decline_then_pay_retries_the_same_payment(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    declined = await provider.complete_checkout(session_id, "declined")
-    paid = await provider.complete_checkout(session_id, "succeeded")
+    declined = await provider.submit_checkout(session_id, "declined")
+    paid = await provider.submit_checkout(session_id, "succeeded")
 
     assert paid.provider_payment_id == declined.provider_payment_id
     assert list(provider.payments) == [paid.provider_payment_id]
-    events = verified(provider)
+    events = await verified(provider)
     assert [event.type for event in events] == ["payment.failed", "payment.succeeded", "checkout.completed"]
     assert {event.object_id for event in events[:2]} == {paid.provider_payment_id}
     assert isinstance(events[1].snapshot, PaymentSnapshot)
@@ -344,35 +354,39 @@ async def test_decline_then_pay_retries_the_same_payment(provider: FakeProvider)
 
 async def test_three_d_secure_then_authenticated(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    step = await provider.complete_checkout(session_id, "requires_action")
+    step = await provider.submit_checkout(session_id, "requires_action")
 
     assert step.needs_authentication is True
     assert step.redirect_url is None
-    assert event_types(provider) == ["payment.requires_action"]
+    assert (await event_types(provider)) == ["payment.requires_action"]
     assert provider.payments[step.provider_payment_id].status is PaymentStatus.REQUIRES_ACTION
 
     done = await provider.authenticate(session_id, succeeded=True)
     assert done.redirect_url == "https://shop.test/thanks"
     assert done.provider_payment_id == step.provider_payment_id
-    assert event_types(provider) == ["payment.requires_action", "payment.succeeded", "checkout.completed"]
+    assert (await event_types(provider)) == [
+        "payment.requires_action",
+        "payment.succeeded",
+        "checkout.completed",
+    ]
     assert provider.checkout_session(session_id).status is CheckoutSessionStatus.COMPLETE
 
 
 async def test_three_d_secure_failed_then_paid_on_the_same_payment(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    step = await provider.complete_checkout(session_id, "requires_action")
+    step = await provider.submit_checkout(session_id, "requires_action")
     failed = await provider.authenticate(session_id, succeeded=False)
 
     assert failed.redirect_url == "https://shop.test/cart"
     assert provider.checkout_session(session_id).status is CheckoutSessionStatus.OPEN
-    failure = verified(provider)[-1]
+    failure = (await verified(provider))[-1]
     assert failure.type == "payment.failed"
     assert isinstance(failure.snapshot, PaymentSnapshot)
     assert failure.snapshot.failure_code == "authentication_failed"
 
-    paid = await provider.complete_checkout(session_id, "succeeded")
+    paid = await provider.submit_checkout(session_id, "succeeded")
     assert paid.provider_payment_id == step.provider_payment_id
-    assert event_types(provider) == [
+    assert (await event_types(provider)) == [
         "payment.requires_action",
         "payment.failed",
         "payment.succeeded",
@@ -384,30 +398,30 @@ async def test_authenticate_without_a_pending_challenge_is_refused(provider: Fak
     session_id = await open_session(provider)
     with pytest.raises(InvalidProviderRequestError, match="waiting for authentication"):
         await provider.authenticate(session_id, succeeded=True)
-    await provider.complete_checkout(session_id, "declined")
+    await provider.submit_checkout(session_id, "declined")
     with pytest.raises(InvalidProviderRequestError, match="waiting for authentication"):
         await provider.authenticate(session_id, succeeded=True)
-    assert event_types(provider) == ["payment.failed"]
+    assert (await event_types(provider)) == ["payment.failed"]
 
 
 async def test_a_completed_session_cannot_be_completed_again(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    await provider.complete_checkout(session_id, "succeeded")
+    await provider.submit_checkout(session_id, "succeeded")
     for outcome in ("succeeded", "declined", "requires_action"):
         with pytest.raises(InvalidProviderRequestError, match="complete"):
-            await provider.complete_checkout(session_id, outcome)
+            await provider.submit_checkout(session_id, outcome)
     assert len(provider.sent_events) == 2
     assert len(provider.payments) == 1
 
 
 async def test_unknown_sessions_and_outcomes_are_refused(provider: FakeProvider) -> None:
     with pytest.raises(InvalidProviderRequestError, match="no fake checkout_session"):
-        await provider.complete_checkout("cs_fake_nope", "succeeded")
+        await provider.submit_checkout("cs_fake_nope", "succeeded")
     with pytest.raises(InvalidProviderRequestError, match="no fake checkout_session"):
         provider.checkout_session("cs_fake_nope")
     session_id = await open_session(provider)
     with pytest.raises(InvalidProviderRequestError, match="outcome"):
-        await provider.complete_checkout(session_id, "maybe")  # type: ignore[arg-type]
+        await provider.submit_checkout(session_id, "maybe")  # type: ignore[arg-type]
     assert provider.sent_events == []
 
 
@@ -415,18 +429,18 @@ async def test_an_expired_session_cancels_its_payment_and_cannot_be_paid(
     provider: FakeProvider, clock: Clock
 ) -> None:
     session_id = await open_session(provider)
-    declined = await provider.complete_checkout(session_id, "declined")
+    declined = await provider.submit_checkout(session_id, "declined")
     clock.advance(3600)
 
     with pytest.raises(InvalidProviderRequestError, match="expired"):
-        await provider.complete_checkout(session_id, "succeeded")
+        await provider.submit_checkout(session_id, "succeeded")
     # An hour later the first signature is stale, so read the bodies and verify only the new events.
     assert [json.loads(body)["type"] for _, body in provider.sent_events] == [
         "payment.failed",
         "payment.canceled",
         "checkout.expired",
     ]
-    canceled, expired = (provider.verify_webhook(*event) for event in provider.sent_events[1:])
+    canceled, expired = [await provider.verify_webhook(*event) for event in provider.sent_events[1:]]
     assert isinstance(canceled.snapshot, PaymentSnapshot)
     assert canceled.snapshot.status is PaymentStatus.CANCELED
     assert isinstance(expired.snapshot, CheckoutSnapshot)
@@ -464,10 +478,10 @@ async def test_checkout_page_escapes_and_shows_the_amount_and_buttons(provider: 
 
 async def test_checkout_page_shows_a_decline_and_closes_once_paid(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    await provider.complete_checkout(session_id, "declined")
+    await provider.submit_checkout(session_id, "declined")
     assert "Your card was declined." in provider.render_checkout_page(session_id, action_url="/pay")
 
-    await provider.complete_checkout(session_id, "succeeded")
+    await provider.submit_checkout(session_id, "succeeded")
     page = provider.render_checkout_page(session_id, action_url="/pay")
     assert "already been paid" in page
     assert parse_page(page).buttons == {}
@@ -480,7 +494,7 @@ async def test_authentication_page_only_while_a_challenge_is_pending(provider: F
     assert "Nothing to authenticate" in before
     assert parse_page(before).buttons == {}
 
-    await provider.complete_checkout(session_id, "requires_action")
+    await provider.submit_checkout(session_id, "requires_action")
     page = provider.render_authentication_page(session_id, action_url="/auth")
     parsed = parse_page(page)
     assert parsed.forms == [{"method": "post", "action": "/auth"}]
@@ -500,7 +514,7 @@ async def test_partial_then_full_refund(provider: FakeProvider) -> None:
 
     assert first.status is RefundStatus.SUCCEEDED
     assert re.fullmatch(r"re_fake_[0-9a-f]+", first.provider_refund_id)
-    event = verified(provider)[-1]
+    event = (await verified(provider))[-1]
     assert event.type == "refund.succeeded"
     assert event.object_id == first.provider_refund_id
     assert event.snapshot == RefundSnapshot(
@@ -521,7 +535,7 @@ async def test_partial_then_full_refund(provider: FakeProvider) -> None:
     full = await provider.fetch("payment", payment_id)
     assert isinstance(full, PaymentSnapshot)
     assert (full.status, full.refunded_amount) == (PaymentStatus.REFUNDED, 1050)
-    assert event_types(provider)[-2:] == ["refund.succeeded", "refund.succeeded"]
+    assert (await event_types(provider))[-2:] == ["refund.succeeded", "refund.succeeded"]
 
 
 async def test_refunding_more_than_is_left_is_refused(provider: FakeProvider) -> None:
@@ -545,7 +559,7 @@ async def test_a_refund_is_idempotent_by_key(provider: FakeProvider) -> None:
     assert again == first
     assert len(provider.refunds) == 1
     assert provider.payments[payment_id].refunded_amount == 1050
-    assert event_types(provider).count("refund.succeeded") == 1
+    assert (await event_types(provider)).count("refund.succeeded") == 1
     assert [call for call in provider.calls if call[0] == "refund"] == [("refund", "refund-1")]
     with pytest.raises(InvalidProviderRequestError, match="idempotency key"):
         await provider.refund(refund_request(payment_id, 500))
@@ -568,7 +582,7 @@ async def test_only_succeeded_payments_can_be_refunded(provider: FakeProvider) -
     with pytest.raises(InvalidProviderRequestError, match="no fake payment"):
         await provider.refund(refund_request("pay_fake_nope", 100))
     session_id = await open_session(provider)
-    declined = await provider.complete_checkout(session_id, "declined")
+    declined = await provider.submit_checkout(session_id, "declined")
     with pytest.raises(InvalidProviderRequestError, match="is failed"):
         await provider.refund(refund_request(declined.provider_payment_id, 100))
     assert provider.refunds == {}
@@ -585,9 +599,9 @@ async def test_fetch_returns_the_current_snapshot(provider: FakeProvider) -> Non
         status=CheckoutSessionStatus.OPEN,
         provider_customer_id=provider.checkout_session(session_id).customer,
     )
-    step = await provider.complete_checkout(session_id, "succeeded")
-    assert await provider.fetch("payment", step.provider_payment_id) == verified(provider)[0].snapshot
-    assert await provider.fetch("checkout_session", session_id) == verified(provider)[1].snapshot
+    step = await provider.submit_checkout(session_id, "succeeded")
+    assert await provider.fetch("payment", step.provider_payment_id) == (await verified(provider))[0].snapshot
+    assert await provider.fetch("checkout_session", session_id) == (await verified(provider))[1].snapshot
 
     for kind in ("payment", "refund", "checkout_session"):
         with pytest.raises(InvalidProviderRequestError, match=f"no fake {kind}") as caught:
@@ -648,7 +662,7 @@ async def test_subscription_methods_refuse_an_unknown_subscription(
 
 async def test_events_use_the_documented_wire_format(provider: FakeProvider) -> None:
     session_id = await open_session(provider)
-    await provider.complete_checkout(session_id, "succeeded")
+    await provider.submit_checkout(session_id, "succeeded")
     headers, body = provider.sent_events[0]
 
     payload = json.loads(body)
@@ -676,7 +690,7 @@ async def test_auto_deliver_awaits_each_event_in_order(clock: Clock) -> None:
 
     async def deliver(headers: Mapping[str, str], body: bytes) -> None:
         delivered.append((headers, body))
-        event = provider.verify_webhook(headers, body)
+        event = await provider.verify_webhook(headers, body)
         if event.object_kind == "payment":
             statuses_seen.append(
                 provider.checkout_session(event.raw["data"]["object"]["checkout_session"]).status
@@ -684,11 +698,11 @@ async def test_auto_deliver_awaits_each_event_in_order(clock: Clock) -> None:
 
     provider.deliver = deliver
     session_id = await open_session(provider)
-    await provider.complete_checkout(session_id, "declined")
-    await provider.complete_checkout(session_id, "succeeded")
+    await provider.submit_checkout(session_id, "declined")
+    await provider.submit_checkout(session_id, "succeeded")
 
     assert delivered == provider.sent_events
-    assert event_types(provider) == ["payment.failed", "payment.succeeded", "checkout.completed"]
+    assert (await event_types(provider)) == ["payment.failed", "payment.succeeded", "checkout.completed"]
     # The state a handler re-fetches is already the new one when the event arrives.
     assert statuses_seen == [CheckoutSessionStatus.OPEN, CheckoutSessionStatus.COMPLETE]
 
@@ -714,7 +728,7 @@ async def test_a_failing_delivery_propagates(clock: Clock) -> None:
     provider.deliver = deliver
     session_id = await open_session(provider)
     with pytest.raises(RuntimeError, match="inbox bug"):
-        await provider.complete_checkout(session_id, "succeeded")
+        await provider.submit_checkout(session_id, "succeeded")
     assert len(provider.sent_events) == 1  # the second event is not emitted after a failed delivery
 
 
@@ -723,32 +737,32 @@ async def test_a_failing_delivery_propagates(clock: Clock) -> None:
 
 async def _one_event(provider: FakeProvider) -> tuple[dict[str, str], bytes]:
     session_id = await open_session(provider)
-    await provider.complete_checkout(session_id, "declined")
+    await provider.submit_checkout(session_id, "declined")
     return provider.sent_events[-1]
 
 
 async def test_verify_accepts_any_header_case_and_extra_signatures(provider: FakeProvider) -> None:
     headers, body = await _one_event(provider)
     value = headers["Fake-Signature"]
-    assert provider.verify_webhook({"fake-signature": value}, body).type == "payment.failed"
+    assert (await provider.verify_webhook({"fake-signature": value}, body)).type == "payment.failed"
     assert (
-        provider.verify_webhook({"FAKE-SIGNATURE": f"{value},v1=00ff,v0=abc"}, body).type == "payment.failed"
-    )
+        await provider.verify_webhook({"FAKE-SIGNATURE": f"{value},v1=00ff,v0=abc"}, body)
+    ).type == "payment.failed"
     timestamp, good = value.split(",")
-    assert provider.verify_webhook({"Fake-Signature": f"{timestamp},v1=deadbeef,{good}"}, body).id
+    assert (await provider.verify_webhook({"Fake-Signature": f"{timestamp},v1=deadbeef,{good}"}, body)).id
 
 
 async def test_verify_refuses_a_missing_header(provider: FakeProvider) -> None:
     _, body = await _one_event(provider)
     with pytest.raises(SignatureVerificationError, match="missing"):
-        provider.verify_webhook({"Content-Type": "application/json"}, body)
+        await provider.verify_webhook({"Content-Type": "application/json"}, body)
 
 
 async def test_verify_refuses_another_secret(provider: FakeProvider, clock: Clock) -> None:
     _, body = await _one_event(provider)
     forged = FakeProvider(webhook_secret="not-the-secret", clock=clock).sign(body)
     with pytest.raises(SignatureVerificationError, match="no v1 signature"):
-        provider.verify_webhook(forged, body)
+        await provider.verify_webhook(forged, body)
 
 
 async def test_verify_refuses_a_tampered_body(provider: FakeProvider) -> None:
@@ -756,19 +770,19 @@ async def test_verify_refuses_a_tampered_body(provider: FakeProvider) -> None:
     tampered = body.replace(b'"amount":1050', b'"amount":1')
     assert tampered != body
     with pytest.raises(SignatureVerificationError):
-        provider.verify_webhook(headers, tampered)
+        await provider.verify_webhook(headers, tampered)
 
 
 async def test_verify_refuses_a_stale_or_future_timestamp(provider: FakeProvider, clock: Clock) -> None:
     headers, body = await _one_event(provider)
     clock.advance(300)
-    assert provider.verify_webhook(headers, body).type == "payment.failed"  # at the edge: accepted
+    assert (await provider.verify_webhook(headers, body)).type == "payment.failed"  # at the edge: accepted
     clock.advance(1)
     with pytest.raises(SignatureVerificationError, match="301 seconds old"):
-        provider.verify_webhook(headers, body)
+        await provider.verify_webhook(headers, body)
     future = provider.sign(body, timestamp=int((clock.now + timedelta(seconds=600)).timestamp()))
     with pytest.raises(SignatureVerificationError, match="in the future"):
-        provider.verify_webhook(future, body)
+        await provider.verify_webhook(future, body)
 
 
 @pytest.mark.parametrize(
@@ -788,30 +802,30 @@ async def test_verify_refuses_a_stale_or_future_timestamp(provider: FakeProvider
 async def test_verify_refuses_a_malformed_header(provider: FakeProvider, header: str) -> None:
     _, body = await _one_event(provider)
     with pytest.raises(SignatureVerificationError):
-        provider.verify_webhook({"Fake-Signature": header}, body)
+        await provider.verify_webhook({"Fake-Signature": header}, body)
 
 
 async def test_verify_refuses_a_non_ascii_signature_without_crashing(provider: FakeProvider) -> None:
     headers, body = await _one_event(provider)
     timestamp = headers["Fake-Signature"].split(",")[0]
     with pytest.raises(SignatureVerificationError):
-        provider.verify_webhook({"Fake-Signature": f"{timestamp},v1=é\udcff"}, body)
+        await provider.verify_webhook({"Fake-Signature": f"{timestamp},v1=é\udcff"}, body)
 
 
 async def test_verify_accepts_a_rotated_secret(clock: Clock) -> None:
     old = FakeProvider(webhook_secret="old-secret", auto_deliver=False, clock=clock)
     headers, body = await _one_event(old)
     rotated = FakeProvider(webhook_secret=["new-secret", "old-secret"], clock=clock)
-    assert rotated.verify_webhook(headers, body).type == "payment.failed"
+    assert (await rotated.verify_webhook(headers, body)).type == "payment.failed"
     # The rotated provider signs with its first secret, which the old one does not know.
     with pytest.raises(SignatureVerificationError):
-        old.verify_webhook(rotated.sign(body), body)
+        await old.verify_webhook(rotated.sign(body), body)
 
 
 async def test_verify_reports_a_signed_non_event_as_a_webhook_error(provider: FakeProvider) -> None:
     for body in (b"not json", b"[1, 2]", b'{"id": "evt_1", "type": "payment.failed"}', b"[" * 100_000):
         with pytest.raises(WebhookError) as caught:
-            provider.verify_webhook(provider.sign(body), body)
+            await provider.verify_webhook(provider.sign(body), body)
         assert not isinstance(caught.value, SignatureVerificationError)
 
 
@@ -821,10 +835,10 @@ async def test_verify_reports_a_malformed_object_as_a_webhook_error(provider: Fa
     payload["data"]["object"]["amount"] = 10.5
     bad = json.dumps(payload).encode()
     with pytest.raises(WebhookError, match="malformed"):
-        provider.verify_webhook(provider.sign(bad), bad)
+        await provider.verify_webhook(provider.sign(bad), bad)
 
 
-def test_verify_returns_unknown_event_types_without_a_snapshot(provider: FakeProvider) -> None:
+async def test_verify_returns_unknown_event_types_without_a_snapshot(provider: FakeProvider) -> None:
     body = json.dumps(
         {
             "id": "evt_fake_1",
@@ -833,7 +847,7 @@ def test_verify_returns_unknown_event_types_without_a_snapshot(provider: FakePro
             "data": {"object": {"object": "payment", "id": "pay_fake_1", "metadata": {"refund_id": "r"}}},
         }
     ).encode()
-    event = provider.verify_webhook(provider.sign(body), body)
+    event = await provider.verify_webhook(provider.sign(body), body)
     assert (event.type, event.object_kind, event.object_id) == ("payment.disputed", "payment", "pay_fake_1")
     assert event.snapshot is None
     assert event.local_ids == {"refund_id": "r"}

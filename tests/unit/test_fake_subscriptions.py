@@ -73,7 +73,7 @@ class Inbox:
         provider.deliver = self
 
     async def __call__(self, headers: Mapping[str, str], body: bytes) -> None:
-        self.events.append(self.provider.verify_webhook(headers, body))
+        self.events.append(await self.provider.verify_webhook(headers, body))
 
     def types(self) -> list[str]:
         return [event.type for event in self.events]
@@ -114,7 +114,7 @@ async def subscribe(
     provider_session_id = await open_subscription_checkout(
         provider, plan, quantity=quantity, session_id=session_id
     )
-    step = await provider.complete_checkout(provider_session_id, "succeeded")
+    step = await provider.submit_checkout(provider_session_id, "succeeded")
     assert step.redirect_url == "https://shop.test/welcome"
     assert step.provider_subscription_id is not None
     return provider.subscriptions[step.provider_subscription_id]
@@ -179,7 +179,7 @@ async def test_subscription_checkout_creates_a_subscription_and_its_first_paid_i
         assert text in page
     assert 'id="trial"' not in page
 
-    step = await provider.complete_checkout(session_id, "succeeded")
+    step = await provider.submit_checkout(session_id, "succeeded")
 
     assert inbox.types() == [
         "subscription.created",
@@ -252,7 +252,7 @@ async def test_a_trial_checkout_bills_nothing_until_the_trial_ends(fake: tuple[F
     assert provider.checkout_session(session_id).amount == Money(0, "EUR")
     assert "14-day free trial" in provider.render_checkout_page(session_id, action_url="/pay")
 
-    step = await provider.complete_checkout(session_id, "succeeded")
+    step = await provider.submit_checkout(session_id, "succeeded")
 
     assert step.provider_payment_id is None
     assert provider.payments == {}
@@ -296,10 +296,10 @@ async def test_a_trial_checkout_bills_nothing_until_the_trial_ends(fake: tuple[F
 async def test_a_declined_or_authenticated_subscription_checkout(fake: tuple[FakeProvider, Inbox]) -> None:
     provider, inbox = fake
     session_id = await open_subscription_checkout(provider, seats())
-    declined = await provider.complete_checkout(session_id, "declined")
+    declined = await provider.submit_checkout(session_id, "declined")
     assert declined.redirect_url == "https://shop.test/pricing"
     assert provider.subscriptions == {}
-    challenged = await provider.complete_checkout(session_id, "requires_action")
+    challenged = await provider.submit_checkout(session_id, "requires_action")
     assert challenged.needs_authentication
     assert provider.subscriptions == {}
 
@@ -810,7 +810,7 @@ async def test_every_new_object_kind_round_trips_through_verify_webhook(
     for event in inbox.events:
         assert event.snapshot is not None
         body = json.dumps(event.raw, separators=(",", ":")).encode()
-        assert provider.verify_webhook(provider.sign(body), body).snapshot == event.snapshot
+        assert (await provider.verify_webhook(provider.sign(body), body)).snapshot == event.snapshot
     subscription = inbox.events[-1].raw["data"]["object"]
     assert set(subscription) >= {
         "object",
@@ -857,4 +857,4 @@ async def test_every_new_object_kind_round_trips_through_verify_webhook(
         payload["data"]["object"].update(bad)
         tampered = json.dumps(payload).encode()
         with pytest.raises(WebhookError, match=f"fake {kind} object is malformed"):
-            provider.verify_webhook(provider.sign(tampered), tampered)
+            await provider.verify_webhook(provider.sign(tampered), tampered)

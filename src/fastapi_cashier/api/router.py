@@ -21,7 +21,7 @@ from ..db.base import utcnow
 from ..db.engine import create_engine, create_session_factory, create_tables
 from ..db.models import Customer
 from ..errors import ConfigurationError
-from ..providers.base import PaymentProvider
+from ..providers.base import PaymentProvider, ProviderHost, RouteContributor, check_adapter
 from ..providers.fake import FakeProvider
 from ..providers.manual import ManualProvider
 from ..settings import PaymentsSettings
@@ -29,7 +29,7 @@ from ..webhooks.inbox import WebhookInbox
 from . import dependencies
 from .auth import DemoAuthenticator, JWTAuthenticator, Principal
 from .idempotency import IdempotencyStore
-from .problems import ProblemRoute
+from .problems import ProblemRoute, problem_responses
 
 __all__ = ["PaymentsRouter"]
 
@@ -89,9 +89,6 @@ class PaymentsRouter(APIRouter):
             service_factory=lambda session: self._new_service(session),
             settings=self.settings.webhooks,
         )
-        fake = self.providers.get("fake")
-        if isinstance(fake, FakeProvider):
-            fake.deliver = self._deliver_fake
         self.current_principal = dependencies.principal_dependency(self._authenticate)
         self.current_admin = dependencies.admin_dependency(self)
         self.current_customer = dependencies.customer_dependency(self)
@@ -99,6 +96,7 @@ class PaymentsRouter(APIRouter):
         from .routes import build_routes
 
         self.include_router(build_routes(self))
+        self._include_provider_routes()
 
     # ------------------------------------------------------------------ configuration
 
@@ -136,11 +134,12 @@ class PaymentsRouter(APIRouter):
                     f"{provider!r} does not implement the PaymentProvider protocol: "
                     "pass an instance, not the class"
                 )
-            if not isinstance(provider, PaymentProvider):
-                raise ConfigurationError(f"{provider!r} does not implement the PaymentProvider protocol")
+            check_adapter(provider)
             if provider.name in built:
                 raise ConfigurationError(f"two providers are called {provider.name!r}")
             built[provider.name] = provider
+        for provider in built.values():
+            check_adapter(provider)
         default = settings.default_provider
         if default is not None and default not in built:
             section = f"PAYMENTS_{default.upper()}__*" if default in _SECTIONS else "its settings"
@@ -312,8 +311,27 @@ class PaymentsRouter(APIRouter):
         """
         return self.hooks.on(event_type)
 
-    async def _deliver_fake(self, headers: Mapping[str, str], body: bytes) -> Any:
-        return await self.inbox.receive("fake", headers, body)
+    def _include_provider_routes(self) -> None:
+        """Serve the routes each adapter contributes (hosted pages, return routes) under ``/{name}``."""
+        for name, provider in self.providers.items():
+            if not isinstance(provider, RouteContributor):
+                continue
+
+            async def receive(headers: Mapping[str, str], body: bytes, *, _name: str = name) -> Any:
+                return await self.inbox.receive(_name, headers, body)
+
+            host = ProviderHost(
+                receive=receive,
+                complete_checkout=self._complete_checkout,
+                admin=self.current_admin,
+                route_class=ProblemRoute,
+                problem_responses=problem_responses,
+            )
+            self.include_router(provider.routes(host), prefix=f"/{name}")
+
+    async def _complete_checkout(self, session_id: uuid.UUID) -> Any:
+        async with self.service() as svc:
+            return await svc.checkout.complete(session_id)
 
     @staticmethod
     def base_url(request: Request) -> str:

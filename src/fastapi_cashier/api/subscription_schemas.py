@@ -15,6 +15,7 @@ __all__ = [
     "CancelRequest",
     "InvoiceLineOut",
     "InvoiceOut",
+    "PendingChangeOut",
     "PortalRequestIn",
     "PortalSessionOut",
     "SubscriptionOut",
@@ -31,6 +32,14 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class PendingChangeOut(_Out):
+    """A change waiting for the subscriber's approval at the provider (``approval_url``)."""
+
+    plan_id: uuid.UUID | None = None
+    quantity: int | None = None
+    approval_url: str | None = None
+
+
 class SubscriptionOut(_Out):
     id: uuid.UUID
     status: str
@@ -45,6 +54,7 @@ class SubscriptionOut(_Out):
     canceled_at: datetime | None
     ended_at: datetime | None
     paused: bool
+    pending_change: PendingChangeOut | None = None
     created_at: datetime
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
+
+import sqlalchemy as sa
 
 from ..currencies import normalize_currency
 from ..db.models import CheckoutSession, Customer
 from ..db.repositories import CheckoutSessionRepository
-from ..errors import ProviderError, ValidationError
+from ..errors import ConflictError, ProviderError, ValidationError
 from ..money import Money
 from ..providers.base import Capability, CheckoutRequest, PlanRef, require_capability
 from ..statuses import CheckoutSessionStatus
@@ -16,6 +19,8 @@ from ._base import DomainService, now
 from .pricing import PriceSpec, price
 
 __all__ = ["CHECKOUT_LIFETIME", "CheckoutService"]
+
+logger = logging.getLogger("fastapi_cashier")
 
 #: How long a hosted checkout stays payable.
 CHECKOUT_LIFETIME = timedelta(hours=24)
@@ -136,6 +141,58 @@ class CheckoutService(DomainService):
         await self._sessions.flush()
         await self.svc.commit()
         return row
+
+    async def complete(self, session_id: uuid.UUID) -> CheckoutSession:
+        """Run the provider's completion step of an approved checkout (PayPal: capture), once.
+
+        Both paths call this: the payer's return to a provider route and the ``checkout.approved``
+        event. A conditional ``UPDATE ... WHERE completion_started_at IS NULL`` claims the step in
+        its own transaction, so of two paths arriving together exactly one calls the provider;
+        the call runs outside any transaction. A refused completion (the payer's funding was
+        declined, say) releases the claim so the payer may approve again. The provider's events
+        then record the payment as usual.
+
+        Raises:
+            NotFoundError: no such checkout session.
+            UnsupportedCapabilityError: the provider has no completion step.
+            ConflictError: the provider has not confirmed the session yet.
+            ProviderError: the completion failed (the claim is released).
+        """
+        row = await self._sessions.get(session_id)
+        provider = self.svc.provider(row.provider)
+        require_capability(provider, Capability.CHECKOUT_COMPLETION)
+        if row.provider_session_id is None:
+            raise ConflictError("the provider has not confirmed this checkout session yet; try again shortly")
+        provider_session_id = row.provider_session_id
+        claimed = await self.session.execute(
+            sa.update(CheckoutSession)
+            .where(
+                CheckoutSession.id == session_id,
+                CheckoutSession.completion_started_at.is_(None),
+                CheckoutSession.status == CheckoutSessionStatus.OPEN,
+            )
+            .values(completion_started_at=now())
+            .execution_options(synchronize_session=False)
+        )
+        await self.svc.commit()
+        if getattr(claimed, "rowcount", 0) != 1:
+            logger.info("checkout session %s is completed, or being completed, by another path", session_id)
+            return await self._sessions.get(session_id)
+        try:
+            await provider.complete_checkout(
+                provider_session_id, idempotency_key=f"checkout-complete-{session_id}"
+            )
+        except ProviderError:
+            await self.svc.rollback()
+            await self.session.execute(
+                sa.update(CheckoutSession)
+                .where(CheckoutSession.id == session_id)
+                .values(completion_started_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            await self.svc.commit()
+            raise
+        return await self._sessions.get(session_id)
 
 
 def _metadata(row: CheckoutSession, customer: Customer, plan: PlanRef | None) -> dict[str, str]:

@@ -155,8 +155,9 @@ class CustomerService(DomainService):
             provider_customer_id=provider_customer_id,
         )
 
-    async def provider_customer_id(self, customer: Customer, provider: PaymentProvider) -> str:
-        """The customer's id at ``provider``, created there on first use.
+    async def provider_customer_id(self, customer: Customer, provider: PaymentProvider) -> str | None:
+        """The customer's id at ``provider``, created there on first use; ``None`` where the
+        provider has no customer object (PayPal, the manual provider), asked again next time.
 
         Call outside a transaction that holds locks: this may call the provider. The provider
         call is keyed by the customer id, so a retry after a crash does not create a second one.
@@ -168,6 +169,8 @@ class CustomerService(DomainService):
         provider_id = await provider.create_customer(
             self.reference(customer), idempotency_key=f"customer-{customer.id}-{provider.name}"
         )
+        if provider_id is None:
+            return None
         try:
             await accounts.add(
                 CustomerAccount(

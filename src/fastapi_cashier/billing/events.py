@@ -192,6 +192,7 @@ class EventApplier(DomainService):
                 await self._succeeded(
                     payment, event, f"reported {snapshot.status.value} before its success was applied"
                 )
+            await self._refund_from_payment(event, snapshot, payment)
             payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
             return PROCESSED
         moved = await transition(
@@ -204,6 +205,7 @@ class EventApplier(DomainService):
             provider_event_id=event.id,
             strict=False,
         )
+        await self._refund_from_payment(event, snapshot, payment)
         payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
         if not moved and payment.status is not snapshot.status:
             return _ignored(f"a payment cannot move from {payment.status.value} to {snapshot.status.value}")
@@ -396,6 +398,64 @@ class EventApplier(DomainService):
         )
         return PROCESSED
 
+    async def _refund_from_payment(
+        self, event: ProviderEvent, snapshot: PaymentSnapshot, payment: Payment
+    ) -> None:
+        """Record what a payment event reports refunded beyond the refunds known here.
+
+        ``payment.refunded_amount`` already holds every refund of this library, pending ones
+        included, so the excess was refunded at the provider (its dashboard), and a provider whose
+        refunds have no object of their own (Lemon Squeezy) reports it only so. It becomes a
+        succeeded refund without a provider id, with its audit row; a refund event for the same
+        refund arriving later adopts it instead of adding another.
+        """
+        excess = snapshot.refunded_amount - payment.refunded_amount
+        if excess <= 0 or payment.status not in (
+            PaymentStatus.SUCCEEDED,
+            PaymentStatus.PARTIALLY_REFUNDED,
+        ):
+            return
+        payments = PaymentRepository(session=self.session)
+        if not await payments.add_refunded(payment.id, excess):
+            return
+        await self._record_external_refund(
+            event,
+            payment,
+            provider_refund_id=None,
+            amount=excess,
+            reason=None,
+            note=f"refunded at {event.provider}, reported as refunded_amount {snapshot.refunded_amount}",
+        )
+
+    async def _record_external_refund(
+        self,
+        event: ProviderEvent,
+        payment: Payment,
+        *,
+        provider_refund_id: str | None,
+        amount: int,
+        reason: str | None,
+        note: str | None = None,
+    ) -> None:
+        """A succeeded refund made at the provider, with its audit row (``note`` its reason)."""
+        refund = Refund(
+            payment_id=payment.id,
+            provider=event.provider,
+            provider_refund_id=provider_refund_id,
+            amount=amount,
+            currency=payment.currency,
+            status=RefundStatus.SUCCEEDED,
+            reason=reason,
+        )
+        await RefundRepository(session=self.session).add(refund)
+        await record_creation(
+            self.svc, "refund", refund, cause=ChangeCause.WEBHOOK, provider_event_id=event.id, reason=note
+        )
+        await self.session.refresh(payment)
+        await self.svc.refunds.settle_payment_status(
+            payment, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
+        )
+
     async def _external_refund(self, event: ProviderEvent, snapshot: RefundSnapshot) -> ApplyOutcome:
         """A refund made at the provider (its dashboard), not through this library."""
         if snapshot.status is not RefundStatus.SUCCEEDED:
@@ -404,24 +464,26 @@ class EventApplier(DomainService):
         payment = await payments.by_provider_id(event.provider, snapshot.provider_payment_id, for_update=True)
         if payment is None:
             return _ignored("no local payment matches the refunded payment")
+        adopted = await RefundRepository(session=self.session).first(
+            Refund.payment_id == payment.id,
+            Refund.provider_refund_id.is_(None),
+            Refund.status == RefundStatus.SUCCEEDED,
+            Refund.actor.is_(None),
+            Refund.amount == snapshot.amount.amount,
+            for_update=True,
+        )
+        if adopted is not None and snapshot.provider_refund_id is not None:
+            # Recorded from the payment's refunded_amount before this event arrived.
+            adopted.provider_refund_id = snapshot.provider_refund_id
+            return PROCESSED
         if not await payments.add_refunded(payment.id, snapshot.amount.amount):
             return _ignored("the refund exceeds what is left of the local payment")
-        refund = Refund(
-            payment_id=payment.id,
-            provider=event.provider,
+        await self._record_external_refund(
+            event,
+            payment,
             provider_refund_id=snapshot.provider_refund_id,
             amount=snapshot.amount.amount,
-            currency=snapshot.amount.currency,
-            status=RefundStatus.SUCCEEDED,
             reason=snapshot.reason,
-        )
-        await RefundRepository(session=self.session).add(refund)
-        await record_creation(
-            self.svc, "refund", refund, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
-        )
-        await self.session.refresh(payment)
-        await self.svc.refunds.settle_payment_status(
-            payment, cause=ChangeCause.WEBHOOK, provider_event_id=event.id
         )
         return PROCESSED
 

@@ -3,10 +3,14 @@
 Every mutating request the library sends carries an idempotency key derived from the local
 intent row (``refund-<refund id>``, ``checkout-<session id>``, ...). A timeout, a 5xx, a reset
 connection or a rate limit (:attr:`~fastapi_cashier.errors.ProviderError.retriable`) may
-have happened before or after the provider acted, so the call is repeated with the very same
-arguments: the provider either does it once or answers with what it did the first time. It is
-never charged twice. The faults met on the way are kept in :attr:`RetryingProvider.faults` so
-the caller can write them into the audit trail.
+have happened before or after the provider acted. Where the provider honours idempotency keys
+(:attr:`~fastapi_cashier.providers.base.PaymentProvider.idempotency_keys`) the call is repeated
+with the very same arguments: the provider either does it once or answers with what it did the
+first time. Where it does not, a creating call (checkout, refund, usage) is settled first by
+looking the object up by the local id the adapter stored on it
+(:meth:`~fastapi_cashier.providers.base.ObjectLookup.lookup`), and resent only when the provider
+has none. Either way nothing is created twice. The faults met on the way are kept in
+:attr:`RetryingProvider.faults` so the caller can write them into the audit trail.
 """
 
 from __future__ import annotations
@@ -20,21 +24,36 @@ import anyio
 
 from ..errors import ProviderError
 from ..providers.base import (
+    CatalogProvider,
+    CheckoutCompleter,
+    CheckoutProvider,
     CheckoutRequest,
     CheckoutResult,
+    CheckoutSnapshot,
     CustomerRef,
+    LookupKind,
+    LookupResult,
     ObjectKind,
+    ObjectLookup,
+    PauseProvider,
     PaymentProvider,
     PlanRef,
+    PortalProvider,
     PortalRequest,
     PortalResult,
     ProviderEvent,
+    RefundProvider,
     RefundRequest,
     RefundResult,
+    RefundSnapshot,
     Snapshot,
     SubscriptionChange,
+    SubscriptionProvider,
     SubscriptionResult,
+    UsageProvider,
     UsageReport,
+    UsageSnapshot,
+    WebhookReceiver,
 )
 from ..settings import ProviderCallSettings
 
@@ -47,7 +66,11 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class RetryingProvider:
-    """Wraps an adapter: the same protocol, each call retried on retriable faults.
+    """Wraps an adapter: every part of the protocol, each call retried on retriable faults.
+
+    Only the parts the adapter implements work; callers check the declared capabilities first
+    (:func:`~fastapi_cashier.providers.base.require_capability`), so reaching a part the adapter
+    lacks is a programming error and raises ``TypeError``.
 
     Args:
         provider: The adapter.
@@ -61,19 +84,37 @@ class RetryingProvider:
         self.wrapped = provider
         self.name = provider.name
         self.capabilities = provider.capabilities
+        self.idempotency_keys = provider.idempotency_keys
+        self.proration_behaviors = provider.proration_behaviors
         self._settings = settings
         self._sleep = sleep
         #: ``"<operation>: <error>"`` for every retriable fault met, in order.
         self.faults: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        # Anything else an adapter offers (its own helpers, verify_webhook) goes straight through.
+        # Anything else an adapter offers (its own helpers) goes straight through.
         return getattr(self.wrapped, name)
 
-    async def _call(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+    def _missing(self, part: type) -> TypeError:
+        return TypeError(f"provider {self.name!r} does not implement {part.__name__}")
+
+    async def _call(
+        self,
+        operation: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        settle: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """Run ``call``, retrying retriable faults; before a resend, ``settle`` (when the provider
+        ignores idempotency keys) answers what the first attempt may already have created."""
         attempts = self._settings.max_attempts
         for attempt in range(1, attempts + 1):
             try:
+                if attempt > 1 and settle is not None and not self.idempotency_keys:
+                    found = await settle()
+                    if found is not None:
+                        logger.info("%s %s had succeeded before the fault: found it", self.name, operation)
+                        return found
                 return await call()
             except ProviderError as exc:
                 if not exc.retriable or attempt == attempts:
@@ -81,7 +122,7 @@ class RetryingProvider:
                 self.faults.append(f"{operation}: {exc.message}")
                 delay = self._delay(attempt, exc)
                 logger.warning(
-                    "%s %s failed (attempt %d of %d): %s; retrying in %.2f s with the same idempotency key",
+                    "%s %s failed (attempt %d of %d): %s; retrying in %.2f s",
                     self.name,
                     operation,
                     attempt,
@@ -99,26 +140,70 @@ class RetryingProvider:
             delay = float(hinted)
         return min(delay, self._settings.max_backoff_seconds)
 
-    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str:
+    async def _lookup(self, kind: LookupKind, local_id: str) -> LookupResult | None:
+        part = self.wrapped
+        if not isinstance(part, ObjectLookup):
+            raise self._missing(ObjectLookup)
+        return await part.lookup(kind, local_id)
+
+    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
         return await self._call(
             "create_customer", lambda: self.wrapped.create_customer(customer, idempotency_key=idempotency_key)
         )
 
     async def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
-        return await self._call("create_checkout", lambda: self.wrapped.create_checkout(request))
+        async def settle() -> CheckoutResult | None:
+            found = await self._lookup("checkout_session", str(request.session_id))
+            if not isinstance(found, CheckoutSnapshot) or found.url is None:
+                return None
+            return CheckoutResult(
+                provider_session_id=found.provider_session_id,
+                url=found.url,
+                expires_at=found.expires_at,
+                provider_customer_id=found.provider_customer_id,
+            )
+
+        part = self.wrapped
+        if not isinstance(part, CheckoutProvider):
+            raise self._missing(CheckoutProvider)
+        return await self._call("create_checkout", lambda: part.create_checkout(request), settle=settle)
+
+    async def complete_checkout(self, provider_session_id: str, *, idempotency_key: str) -> CheckoutSnapshot:
+        part = self.wrapped
+        if not isinstance(part, CheckoutCompleter):
+            raise self._missing(CheckoutCompleter)
+        return await self._call(
+            "complete_checkout",
+            lambda: part.complete_checkout(provider_session_id, idempotency_key=idempotency_key),
+        )
 
     async def refund(self, request: RefundRequest) -> RefundResult:
-        return await self._call("refund", lambda: self.wrapped.refund(request))
+        async def settle() -> RefundResult | None:
+            found = await self._lookup("refund", str(request.refund_id))
+            if not isinstance(found, RefundSnapshot):
+                return None
+            return RefundResult(found.provider_refund_id, found.status, found.failure_message)
+
+        part = self.wrapped
+        if not isinstance(part, RefundProvider):
+            raise self._missing(RefundProvider)
+        return await self._call("refund", lambda: part.refund(request), settle=settle)
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
-        return await self._call("update_subscription", lambda: self.wrapped.update_subscription(change))
+        part = self.wrapped
+        if not isinstance(part, SubscriptionProvider):
+            raise self._missing(SubscriptionProvider)
+        return await self._call("update_subscription", lambda: part.update_subscription(change))
 
     async def cancel_subscription(
         self, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
     ) -> SubscriptionResult:
+        part = self.wrapped
+        if not isinstance(part, SubscriptionProvider):
+            raise self._missing(SubscriptionProvider)
         return await self._call(
             "cancel_subscription",
-            lambda: self.wrapped.cancel_subscription(
+            lambda: part.cancel_subscription(
                 provider_subscription_id, at_period_end=at_period_end, idempotency_key=idempotency_key
             ),
         )
@@ -126,37 +211,70 @@ class RetryingProvider:
     async def resume_subscription(
         self, provider_subscription_id: str, *, idempotency_key: str
     ) -> SubscriptionResult:
+        part = self.wrapped
+        if not isinstance(part, SubscriptionProvider):
+            raise self._missing(SubscriptionProvider)
         return await self._call(
             "resume_subscription",
-            lambda: self.wrapped.resume_subscription(
-                provider_subscription_id, idempotency_key=idempotency_key
-            ),
+            lambda: part.resume_subscription(provider_subscription_id, idempotency_key=idempotency_key),
         )
 
     async def pause_subscription(
         self, provider_subscription_id: str, *, idempotency_key: str
     ) -> SubscriptionResult:
+        part = self.wrapped
+        if not isinstance(part, PauseProvider):
+            raise self._missing(PauseProvider)
         return await self._call(
             "pause_subscription",
-            lambda: self.wrapped.pause_subscription(
-                provider_subscription_id, idempotency_key=idempotency_key
-            ),
+            lambda: part.pause_subscription(provider_subscription_id, idempotency_key=idempotency_key),
         )
 
     async def report_usage(self, report: UsageReport) -> None:
-        await self._call("report_usage", lambda: self.wrapped.report_usage(report))
+        async def settle() -> bool | None:
+            found = await self._lookup("usage_record", report.idempotency_key)
+            return True if isinstance(found, UsageSnapshot) else None
+
+        part = self.wrapped
+        if not isinstance(part, UsageProvider):
+            raise self._missing(UsageProvider)
+        usage: UsageProvider = part
+
+        async def send() -> bool:
+            await usage.report_usage(report)
+            return True
+
+        await self._call("report_usage", send, settle=settle)
 
     async def create_portal_session(self, request: PortalRequest) -> PortalResult:
-        return await self._call("create_portal_session", lambda: self.wrapped.create_portal_session(request))
+        part = self.wrapped
+        if not isinstance(part, PortalProvider):
+            raise self._missing(PortalProvider)
+        return await self._call("create_portal_session", lambda: part.create_portal_session(request))
 
     async def sync_catalog(self, plans: list[PlanRef]) -> Mapping[uuid.UUID, str]:
-        return await self._call("sync_catalog", lambda: self.wrapped.sync_catalog(plans))
+        part = self.wrapped
+        if not isinstance(part, CatalogProvider):
+            raise self._missing(CatalogProvider)
+        return await self._call("sync_catalog", lambda: part.sync_catalog(plans))
 
     async def fetch(self, object_kind: ObjectKind, provider_id: str) -> Snapshot:
-        return await self._call("fetch", lambda: self.wrapped.fetch(object_kind, provider_id))
+        part = self.wrapped
+        if not isinstance(part, WebhookReceiver):
+            raise self._missing(WebhookReceiver)
+        return await self._call("fetch", lambda: part.fetch(object_kind, provider_id))
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        return self.wrapped.verify_webhook(headers, body)
+    async def lookup(self, object_kind: LookupKind, local_id: str) -> LookupResult | None:
+        return await self._call("lookup", lambda: self._lookup(object_kind, local_id))
 
-    def parse_webhook(self, body: bytes) -> ProviderEvent:
-        return self.wrapped.parse_webhook(body)
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        part = self.wrapped
+        if not isinstance(part, WebhookReceiver):
+            raise self._missing(WebhookReceiver)
+        return await part.verify_webhook(headers, body)
+
+    async def parse_webhook(self, body: bytes) -> ProviderEvent:
+        part = self.wrapped
+        if not isinstance(part, WebhookReceiver):
+            raise self._missing(WebhookReceiver)
+        return await part.parse_webhook(body)

@@ -22,16 +22,18 @@ import sqlalchemy as sa
 from ..db.models import Payment, Refund, Subscription
 from ..errors import NotFoundError, ProviderError
 from ..providers.base import (
+    Capability,
     ObjectKind,
-    PaymentProvider,
     PaymentSnapshot,
     ProviderEvent,
     RefundSnapshot,
     Snapshot,
     SubscriptionSnapshot,
+    require_capability,
 )
 from ..statuses import PaymentStatus, RefundStatus, SubscriptionStatus
 from ._base import DomainService, now
+from .provider_calls import RetryingProvider
 
 __all__ = ["Drift", "ReconcileReport", "ReconcileService"]
 
@@ -139,6 +141,7 @@ class ReconcileService(DomainService):
             on_progress: Called with ``(done, total)`` after each row.
         """
         provider = self.svc.provider(provider_name)
+        require_capability(provider, Capability.WEBHOOKS)
         targets = await self._targets(provider.name, everything)
         await self.svc.commit()
         report = ReconcileReport()
@@ -173,7 +176,7 @@ class ReconcileService(DomainService):
 
     async def _check(
         self,
-        provider: PaymentProvider,
+        provider: RetryingProvider,
         kind: ObjectKind,
         local_id: uuid.UUID,
         provider_id: str,

@@ -22,8 +22,6 @@ __all__ = ["RefundService"]
 logger = logging.getLogger("fastapi_cashier")
 
 REFUNDABLE = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED})
-#: How ``failure_message`` starts on a refund a provider fault left pending.
-PROVIDER_FAULT = "provider fault, will be retried: "
 
 
 class RefundService(DomainService):
@@ -69,7 +67,7 @@ class RefundService(DomainService):
                 f"a {payment.status.value} payment cannot be refunded",
                 details={"status": payment.status.value},
             )
-        remaining = payment.amount - payment.refunded_amount
+        remaining = payment.refundable_amount
         if amount is None:
             amount = remaining
         elif isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
@@ -132,13 +130,14 @@ class RefundService(DomainService):
             if exc.retriable:
                 logger.warning("refund %s left pending after a retriable provider fault: %s", refund.id, exc)
                 pending = await self._refunds.get(refund.id, for_update=True)
-                pending.failure_message = f"{PROVIDER_FAULT}{exc.message}"[:500]
+                pending.provider_fault = True
+                pending.failure_message = exc.message[:500]
                 await self.svc.commit()
             else:
                 await self.apply_result(
                     refund.id,
                     RefundResult(
-                        provider_refund_id="", status=RefundStatus.FAILED, failure_message=exc.message
+                        provider_refund_id=None, status=RefundStatus.FAILED, failure_message=exc.message
                     ),
                     cause=cause,
                     actor=actor,
@@ -172,7 +171,7 @@ class RefundService(DomainService):
             .where(
                 Refund.status == RefundStatus.PENDING,
                 Refund.provider_refund_id.is_(None),
-                Refund.failure_message.startswith(PROVIDER_FAULT),
+                Refund.provider_fault.is_(True),
                 Refund.updated_at <= cutoff,
             )
             .order_by(Refund.updated_at)
@@ -190,7 +189,7 @@ class RefundService(DomainService):
             if refund is None:
                 continue  # another process has it, or it was answered meanwhile
             payment = await self._payments.get(refund.payment_id)
-            earlier = (refund.failure_message or "").removeprefix(PROVIDER_FAULT)
+            earlier = refund.failure_message or "a provider fault"
             # The claim: a later pass (of any process) asks again only after ``older_than``.
             refund.updated_at = now()
             await self.svc.commit()
@@ -224,6 +223,8 @@ class RefundService(DomainService):
         refund = await self._refunds.get(refund_id, for_update=True)
         if result.provider_refund_id and refund.provider_refund_id is None:
             refund.provider_refund_id = result.provider_refund_id
+        if result.status is not RefundStatus.PENDING:
+            refund.provider_fault = False
         if refund.status is not RefundStatus.PENDING or result.status is RefundStatus.PENDING:
             await self._refunds.flush()
             return refund

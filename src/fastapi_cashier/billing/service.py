@@ -94,7 +94,7 @@ class PaymentsService:
         self.credits = CreditService(self)
         self.reconcile = ReconcileService(self)
 
-    def provider(self, name: str | None) -> PaymentProvider:
+    def provider(self, name: str | None) -> RetryingProvider:
         """The enabled provider called ``name`` (``None``: the default provider)."""
         chosen = name or self.settings.default_provider
         if chosen is None:

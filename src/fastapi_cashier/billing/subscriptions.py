@@ -12,22 +12,21 @@ import hashlib
 import uuid
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from ..db.models import Plan, Subscription, UsageRecord
 from ..db.repositories import PlanRepository, ProductRepository, SubscriptionRepository, UsageRecordRepository
 from ..db.repository import Page
 from ..errors import ConflictError, ValidationError
 from ..providers.base import (
     Capability,
-    PaymentProvider,
     SubscriptionChange,
     SubscriptionSnapshot,
     UsageReport,
     require_capability,
+    require_proration,
 )
 from ..statuses import SUBSCRIPTION_MACHINE, ChangeCause, PricingModel, ProrationBehavior, SubscriptionStatus
 from ._base import DomainService, now
+from .provider_calls import RetryingProvider
 from .transitions import transition
 
 __all__ = ["CHANGEABLE", "SubscriptionService"]
@@ -56,7 +55,7 @@ class SubscriptionService(DomainService):
             Subscription.customer_id == customer_id, limit=limit, cursor=cursor
         )
 
-    async def _provider_for(self, subscription: Subscription, capability: Capability) -> PaymentProvider:
+    async def _provider_for(self, subscription: Subscription, capability: Capability) -> RetryingProvider:
         provider = self.svc.provider(subscription.provider)
         require_capability(provider, capability)
         if subscription.provider_subscription_id is None:
@@ -91,6 +90,7 @@ class SubscriptionService(DomainService):
                 details={"status": subscription.status.value},
             )
         provider = await self._provider_for(subscription, Capability.PLAN_CHANGE)
+        require_proration(provider, proration)
         current_plan = await PlanRepository(session=self.session).get(subscription.plan_id)
         new_plan: Plan | None = None
         if plan_id is not None and plan_id != subscription.plan_id:
@@ -119,7 +119,37 @@ class SubscriptionService(DomainService):
                 proration=proration,
             )
         )
+        if result.approval_url is not None:
+            return await self._hold_for_approval(
+                subscription.id,
+                plan_id=new_plan.id if new_plan is not None else None,
+                provider_price_id=plan_ref.provider_price_id if new_plan is not None else None,
+                quantity=quantity,
+                approval_url=result.approval_url,
+            )
         return await self._mirror(subscription.id, result.snapshot, plan_id=target_plan.id, actor=actor)
+
+    async def _hold_for_approval(
+        self,
+        subscription_id: uuid.UUID,
+        *,
+        plan_id: uuid.UUID | None,
+        provider_price_id: str | None,
+        quantity: int | None,
+        approval_url: str,
+    ) -> Subscription:
+        """Keep a change the subscriber must approve at the provider as pending; the provider's
+        event that shows it applied completes it (:meth:`apply_snapshot`)."""
+        subscription = await self._subscriptions.get(subscription_id, for_update=True)
+        subscription.pending_change = {
+            "plan_id": str(plan_id) if plan_id is not None else None,
+            "provider_price_id": provider_price_id,
+            "quantity": quantity,
+            "approval_url": approval_url,
+        }
+        await self._subscriptions.flush()
+        await self.svc.commit()
+        return subscription
 
     async def cancel(
         self, subscription: Subscription, *, at_period_end: bool = True, actor: str | None = None
@@ -127,7 +157,8 @@ class SubscriptionService(DomainService):
         """Cancel now, or at the end of the paid period (the default)."""
         if subscription.status in ENDED:
             raise ConflictError(f"the subscription is already {subscription.status.value}")
-        provider = await self._provider_for(subscription, Capability.SUBSCRIPTIONS)
+        mode = Capability.CANCEL_AT_PERIOD_END if at_period_end else Capability.CANCEL_NOW
+        provider = await self._provider_for(subscription, mode)
         provider_id = subscription.provider_subscription_id
         assert provider_id is not None
         when = "end" if at_period_end else "now"
@@ -226,17 +257,6 @@ class SubscriptionService(DomainService):
         )
         return record, True
 
-    async def usage_total(self, subscription_id: uuid.UUID, start: datetime, end: datetime) -> int:
-        """Usage recorded in ``[start, end)``."""
-        total = await self.session.scalar(
-            sa.select(sa.func.coalesce(sa.func.sum(UsageRecord.quantity), 0)).where(
-                UsageRecord.subscription_id == subscription_id,
-                UsageRecord.recorded_at >= start,
-                UsageRecord.recorded_at < end,
-            )
-        )
-        return int(total or 0)
-
     async def active_plan(self, plan_id: uuid.UUID) -> Plan:
         """An active plan of an active product, or ``ValidationError`` naming ``plan_id``."""
         plan = await PlanRepository(session=self.session).get_or_none(plan_id)
@@ -278,6 +298,7 @@ class SubscriptionService(DomainService):
         ):
             return f"a subscription cannot move from {subscription.status.value} to {snapshot.status.value}"
         previous_start = subscription.current_period_start
+        plan_id = self._confirmed_change(subscription, snapshot) or plan_id
         if plan_id is not None:
             subscription.plan_id = plan_id
         subscription.quantity = snapshot.quantity
@@ -304,6 +325,21 @@ class SubscriptionService(DomainService):
         if subscription.current_period_start != previous_start:
             await self._period_started(subscription)
         return None
+
+    @staticmethod
+    def _confirmed_change(subscription: Subscription, snapshot: SubscriptionSnapshot) -> uuid.UUID | None:
+        """Clear a pending change the snapshot shows applied; its plan, if it changed the plan."""
+        pending = subscription.pending_change
+        if not pending:
+            return None
+        quantity, price = pending.get("quantity"), pending.get("provider_price_id")
+        if (quantity is not None and snapshot.quantity != quantity) or (
+            price is not None and snapshot.provider_price_id != price
+        ):
+            return None
+        subscription.pending_change = None
+        plan_id = pending.get("plan_id")
+        return uuid.UUID(plan_id) if plan_id else None
 
     async def _period_started(self, subscription: Subscription) -> None:
         """Grant the plan's per-period credits when a new entitled period starts."""

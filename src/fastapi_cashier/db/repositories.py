@@ -201,10 +201,6 @@ class RefundRepository(Repository[m.Refund]):
     model_type = m.Refund
     noun = "refund"
 
-    async def for_payment(self, payment_id: uuid.UUID) -> SequenceOf[m.Refund]:
-        """A payment's refunds, oldest first."""
-        return await self.list(m.Refund.payment_id == payment_id, order_by=[m.Refund.created_at, m.Refund.id])
-
 
 class SubscriptionRepository(Repository[m.Subscription]):
     model_type = m.Subscription

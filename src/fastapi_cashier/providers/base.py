@@ -18,13 +18,16 @@ Lemon Squeezy (checkouts with custom data, orders, subscriptions) all fit:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final, Literal, NoReturn, Protocol, runtime_checkable
 
-from ..errors import UnsupportedCapabilityError
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+
+from ..errors import ConfigurationError, UnsupportedCapabilityError
 from ..money import Money
 from ..statuses import (
     BillingInterval,
@@ -38,53 +41,80 @@ from ..statuses import (
 )
 
 __all__ = [
+    "CAPABILITY_PARTS",
     "LOCAL_ID_KEYS",
     "Capability",
+    "CatalogProvider",
+    "CheckoutCompleter",
+    "CheckoutProvider",
     "CheckoutRequest",
     "CheckoutResult",
     "CheckoutSnapshot",
     "CustomerRef",
     "EventType",
     "InvoiceSnapshot",
+    "LookupKind",
+    "LookupResult",
     "ObjectKind",
+    "ObjectLookup",
+    "PauseProvider",
     "PaymentProvider",
     "PaymentSnapshot",
     "PlanRef",
+    "PortalProvider",
     "PortalRequest",
     "PortalResult",
     "ProviderEvent",
+    "ProviderHost",
+    "RefundProvider",
     "RefundRequest",
     "RefundResult",
     "RefundSnapshot",
+    "RouteContributor",
     "Snapshot",
     "SubscriptionChange",
+    "SubscriptionProvider",
     "SubscriptionResult",
     "SubscriptionSnapshot",
     "TierRef",
+    "UsageProvider",
     "UsageReport",
+    "UsageSnapshot",
+    "WebhookReceiver",
+    "check_adapter",
     "require_capability",
+    "require_proration",
     "unsupported",
 ]
 
 
 class Capability(StrEnum):
-    """What a provider can do. Asking for a missing capability is a 422 problem, never a crash."""
+    """What a provider can do. Asking for a missing capability is a 422 problem, never a crash.
+
+    Each capability with methods of its own names an optional part of the protocol
+    (:data:`CAPABILITY_PARTS`); the others refine one (``partial_refunds`` refines ``refunds``).
+    """
 
     CHECKOUT = "checkout"
+    CHECKOUT_COMPLETION = "checkout_completion"
     ONE_OFF_PAYMENT = "one_off_payment"
     REFUNDS = "refunds"
     PARTIAL_REFUNDS = "partial_refunds"
     SUBSCRIPTIONS = "subscriptions"
     PLAN_CHANGE = "plan_change"
+    CANCEL_NOW = "cancel_now"
+    CANCEL_AT_PERIOD_END = "cancel_at_period_end"
     PAUSE = "pause"
     METERED_USAGE = "metered_usage"
     PORTAL = "portal"
     CATALOG_SYNC = "catalog_sync"
+    WEBHOOKS = "webhooks"
 
 
 class EventType(StrEnum):
     """Canonical event types. Provider adapters map their own event names onto these."""
 
+    CHECKOUT_APPROVED = "checkout.approved"
     CHECKOUT_COMPLETED = "checkout.completed"
     CHECKOUT_EXPIRED = "checkout.expired"
     PAYMENT_PENDING = "payment.pending"
@@ -218,9 +248,13 @@ class RefundRequest:
 
 @dataclass(frozen=True, slots=True)
 class RefundResult:
-    """What the provider said about a refund request."""
+    """What the provider said about a refund request.
 
-    provider_refund_id: str
+    ``provider_refund_id`` is ``None`` where the provider refunds without a refund object of its
+    own (Lemon Squeezy refunds an order).
+    """
+
+    provider_refund_id: str | None
     status: RefundStatus
     failure_message: str | None = None
 
@@ -239,9 +273,15 @@ class SubscriptionChange:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionResult:
-    """The provider's view of a subscription after a change."""
+    """The provider's view of a subscription after a change.
+
+    ``approval_url`` is set when the subscriber must approve the change at the provider first
+    (PayPal ``revise``): the snapshot is then the subscription as it still is, and the local change
+    stays pending until the provider confirms it with an event.
+    """
 
     snapshot: SubscriptionSnapshot
+    approval_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +321,8 @@ class CheckoutSnapshot:
 
     provider_session_id: str
     status: CheckoutSessionStatus
+    url: str | None = None
+    expires_at: datetime | None = None
     provider_payment_id: str | None = None
     provider_subscription_id: str | None = None
     provider_customer_id: str | None = None
@@ -306,9 +348,9 @@ class PaymentSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class RefundSnapshot:
-    """A refund as the provider reports it."""
+    """A refund as the provider reports it; ``provider_refund_id`` may be absent (as in RefundResult)."""
 
-    provider_refund_id: str
+    provider_refund_id: str | None
     provider_payment_id: str
     status: RefundStatus
     amount: Money
@@ -350,7 +392,16 @@ class InvoiceSnapshot:
     lines: tuple[Mapping[str, Any], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class UsageSnapshot:
+    """A usage record the provider holds, found by its idempotency key (:class:`ObjectLookup`)."""
+
+    provider_usage_id: str
+    quantity: int
+
+
 Snapshot = CheckoutSnapshot | PaymentSnapshot | RefundSnapshot | SubscriptionSnapshot | InvoiceSnapshot
+LookupResult = CheckoutSnapshot | RefundSnapshot | UsageSnapshot
 
 
 LOCAL_ID_KEYS: Final = (
@@ -396,81 +447,58 @@ class ProviderEvent:
 
 
 # --------------------------------------------------------------------------- the protocol
+#
+# A small required core (:class:`PaymentProvider`) and one optional part per capability. An
+# adapter implements the parts of the capabilities it declares and nothing else; the library
+# checks the declaration (:func:`require_capability`) before it writes anything, and
+# :func:`check_adapter` checks at start-up that every declared capability has its methods.
 
 
 @runtime_checkable
 class PaymentProvider(Protocol):
-    """What a provider adapter implements.
+    """The core every provider adapter implements.
 
-    Methods for capabilities an adapter lacks raise :class:`UnsupportedCapabilityError`; the
-    API refuses such requests before calling them, using :attr:`capabilities`. Vendor errors
-    are caught inside the adapter and re-raised as :class:`~fastapi_cashier.errors.ProviderError`
-    subclasses, with ``retriable`` set for faults a retry with the same key may cure.
+    Vendor errors are caught inside the adapter and re-raised as
+    :class:`~fastapi_cashier.errors.ProviderError` subclasses, with ``retriable`` set for faults
+    a retry may cure.
+
+    Attributes:
+        name: Stable name used in URLs (``/webhooks/{name}``), settings and database rows.
+        capabilities: What the adapter can do; each capability names the optional part it
+            implements (see :data:`CAPABILITY_PARTS`).
+        idempotency_keys: Whether the provider honours the idempotency keys of creating calls
+            (the same key answers the same object). Where it does not, the retry wrapper settles
+            an ambiguous fault by :meth:`ObjectLookup.lookup` before resending, and the adapter
+            must implement :class:`ObjectLookup`.
+        proration_behaviors: The proration behaviours a plan or quantity change may ask for.
     """
 
-    #: Stable name used in URLs (``/webhooks/{name}``), settings and database rows.
     name: str
     capabilities: frozenset[Capability]
+    idempotency_keys: bool
+    proration_behaviors: frozenset[ProrationBehavior]
 
-    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str:
-        """Create the customer at the provider; returns the provider customer id."""
+    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
+        """Create the customer at the provider; its id, or ``None`` where the provider has no
+        customer object (PayPal). Nothing in the library depends on an id existing."""
         ...
 
-    async def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
-        """Create a hosted checkout for a one-off payment or a subscription."""
-        ...
 
-    async def refund(self, request: RefundRequest) -> RefundResult:
-        """Refund all or part of a payment."""
-        ...
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """:attr:`Capability.WEBHOOKS`: signed deliveries, and re-reading the objects they name."""
 
-    async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
-        """Change a subscription's plan or quantity."""
-        ...
-
-    async def cancel_subscription(
-        self, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
-    ) -> SubscriptionResult:
-        """Cancel now, or at the end of the current period."""
-        ...
-
-    async def resume_subscription(
-        self, provider_subscription_id: str, *, idempotency_key: str
-    ) -> SubscriptionResult:
-        """Undo a cancel-at-period-end, or resume a paused subscription."""
-        ...
-
-    async def pause_subscription(
-        self, provider_subscription_id: str, *, idempotency_key: str
-    ) -> SubscriptionResult:
-        """Pause collection."""
-        ...
-
-    async def report_usage(self, report: UsageReport) -> None:
-        """Report metered usage."""
-        ...
-
-    async def create_portal_session(self, request: PortalRequest) -> PortalResult:
-        """A URL of the provider's customer portal."""
-        ...
-
-    async def sync_catalog(self, plans: list[PlanRef]) -> Mapping[uuid.UUID, str]:
-        """Create or update the plans at the provider; returns plan id -> provider price id."""
-        ...
-
-    async def fetch(self, object_kind: ObjectKind, provider_id: str) -> Snapshot:
-        """Re-read an object from the provider (handlers trust this over a payload)."""
-        ...
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         """Verify a delivery on its raw bytes and normalise it.
+
+        Async, since a provider's check may fetch a certificate or call an API (PayPal).
 
         Raises:
             SignatureVerificationError: missing, wrong, stale or for another body. Fails closed.
         """
         ...
 
-    def parse_webhook(self, body: bytes) -> ProviderEvent:
+    async def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a body that was verified when it arrived and stored by the inbox.
 
         Used to retry or replay stored events, when the signature's timestamp is long past.
@@ -480,3 +508,213 @@ class PaymentProvider(Protocol):
             WebhookError: the body is not an event of this provider.
         """
         ...
+
+    async def fetch(self, object_kind: ObjectKind, provider_id: str) -> Snapshot:
+        """Re-read an object from the provider (handlers trust this over a payload)."""
+        ...
+
+
+@runtime_checkable
+class ObjectLookup(Protocol):
+    """Finding an object by the local id the adapter stored on it.
+
+    Required of adapters whose provider ignores idempotency keys (``idempotency_keys=False``):
+    after an ambiguous fault of a creating call the retry wrapper looks first, and resends only
+    when nothing was created.
+    """
+
+    async def lookup(self, object_kind: LookupKind, local_id: str) -> LookupResult | None:
+        """The object created for ``local_id`` (the checkout session id, the refund id, the usage
+        report's idempotency key), or ``None`` when the provider has none."""
+        ...
+
+
+@runtime_checkable
+class CheckoutProvider(Protocol):
+    """:attr:`Capability.CHECKOUT`: hosted checkouts."""
+
+    async def create_checkout(self, request: CheckoutRequest) -> CheckoutResult:
+        """Create a hosted checkout for a one-off payment or a subscription."""
+        ...
+
+
+@runtime_checkable
+class CheckoutCompleter(Protocol):
+    """:attr:`Capability.CHECKOUT_COMPLETION`: a checkout the payer approved must still be
+    completed by the server (PayPal: capture the order).
+
+    The adapter reports the approval as a canonical ``checkout.approved`` event; the library then
+    calls :meth:`complete_checkout` outside any transaction, once per checkout, whichever path (the
+    payer's return or the webhook) arrives first.
+    """
+
+    async def complete_checkout(self, provider_session_id: str, *, idempotency_key: str) -> CheckoutSnapshot:
+        """Complete an approved checkout; the checkout as it now is."""
+        ...
+
+
+@runtime_checkable
+class RefundProvider(Protocol):
+    """:attr:`Capability.REFUNDS` (and :attr:`Capability.PARTIAL_REFUNDS`)."""
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund all or part of a payment."""
+        ...
+
+
+@runtime_checkable
+class SubscriptionProvider(Protocol):
+    """:attr:`Capability.SUBSCRIPTIONS`; plan changes are :attr:`Capability.PLAN_CHANGE` and the
+    cancel modes :attr:`Capability.CANCEL_NOW` and :attr:`Capability.CANCEL_AT_PERIOD_END`."""
+
+    async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
+        """Change a subscription's plan or quantity (with a proration the adapter declared)."""
+        ...
+
+    async def cancel_subscription(
+        self, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Cancel now, or at the end of the current period (each only when declared)."""
+        ...
+
+    async def resume_subscription(
+        self, provider_subscription_id: str, *, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Undo a cancel-at-period-end, or resume a paused subscription."""
+        ...
+
+
+@runtime_checkable
+class PauseProvider(Protocol):
+    """:attr:`Capability.PAUSE`: pausing collection (resumed by ``resume_subscription``)."""
+
+    async def pause_subscription(
+        self, provider_subscription_id: str, *, idempotency_key: str
+    ) -> SubscriptionResult:
+        """Pause collection."""
+        ...
+
+
+@runtime_checkable
+class UsageProvider(Protocol):
+    """:attr:`Capability.METERED_USAGE`."""
+
+    async def report_usage(self, report: UsageReport) -> None:
+        """Report metered usage, counted once per ``report.idempotency_key``."""
+        ...
+
+
+@runtime_checkable
+class PortalProvider(Protocol):
+    """:attr:`Capability.PORTAL`."""
+
+    async def create_portal_session(self, request: PortalRequest) -> PortalResult:
+        """A URL of the provider's customer portal."""
+        ...
+
+
+@runtime_checkable
+class CatalogProvider(Protocol):
+    """:attr:`Capability.CATALOG_SYNC`."""
+
+    async def sync_catalog(self, plans: list[PlanRef]) -> Mapping[uuid.UUID, str]:
+        """Create or update the plans at the provider; returns plan id -> provider price id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderHost:
+    """What the router offers an adapter that contributes routes (:class:`RouteContributor`).
+
+    Attributes:
+        receive: Delivers a webhook to the inbox, through the same code path (signature check
+            included) as ``POST /webhooks/{name}``.
+        complete_checkout: Completes an approved checkout by its local id, exactly once per
+            checkout (for a return route of a :class:`CheckoutCompleter`).
+        admin: A FastAPI dependency admitting only admins.
+        route_class: The route class that answers errors as problems.
+        problem_responses: Builds the OpenAPI ``responses`` of the given problem statuses.
+    """
+
+    receive: Callable[[Mapping[str, str], bytes], Awaitable[Any]]
+    complete_checkout: Callable[[uuid.UUID], Awaitable[Any]]
+    admin: Callable[..., Any]
+    route_class: type[APIRoute]
+    problem_responses: Callable[..., dict[int | str, dict[str, Any]]]
+
+
+@runtime_checkable
+class RouteContributor(Protocol):
+    """An adapter with routes of its own (hosted pages, a return route), served under the
+    router's prefix at ``/{name}/...``."""
+
+    def routes(self, host: ProviderHost) -> APIRouter:
+        """The adapter's routes, without a prefix (the router adds ``/{name}``)."""
+        ...
+
+
+LookupKind = Literal["checkout_session", "refund", "usage_record"]
+
+#: The optional part each capability needs; a capability not listed needs no method of its own.
+CAPABILITY_PARTS: Final[Mapping[Capability, type]] = {
+    Capability.WEBHOOKS: WebhookReceiver,
+    Capability.CHECKOUT: CheckoutProvider,
+    Capability.CHECKOUT_COMPLETION: CheckoutCompleter,
+    Capability.REFUNDS: RefundProvider,
+    Capability.SUBSCRIPTIONS: SubscriptionProvider,
+    Capability.PAUSE: PauseProvider,
+    Capability.METERED_USAGE: UsageProvider,
+    Capability.PORTAL: PortalProvider,
+    Capability.CATALOG_SYNC: CatalogProvider,
+}
+
+#: Capabilities that only refine another one.
+_REFINES: Final[Mapping[Capability, Capability]] = {
+    Capability.ONE_OFF_PAYMENT: Capability.CHECKOUT,
+    Capability.CHECKOUT_COMPLETION: Capability.CHECKOUT,
+    Capability.PARTIAL_REFUNDS: Capability.REFUNDS,
+    Capability.PLAN_CHANGE: Capability.SUBSCRIPTIONS,
+    Capability.CANCEL_NOW: Capability.SUBSCRIPTIONS,
+    Capability.CANCEL_AT_PERIOD_END: Capability.SUBSCRIPTIONS,
+    Capability.PAUSE: Capability.SUBSCRIPTIONS,
+    Capability.METERED_USAGE: Capability.SUBSCRIPTIONS,
+}
+
+
+def check_adapter(provider: object) -> None:
+    """Check an adapter against the protocol: the core, and a part for each declared capability.
+
+    Raises:
+        ConfigurationError: naming what is missing.
+    """
+    if not isinstance(provider, PaymentProvider):
+        raise ConfigurationError(
+            f"{provider!r} does not implement the PaymentProvider protocol "
+            "(name, capabilities, idempotency_keys, proration_behaviors, create_customer)"
+        )
+    problems: list[str] = []
+    for capability in sorted(provider.capabilities):
+        part = CAPABILITY_PARTS.get(capability)
+        if part is not None and not isinstance(provider, part):
+            problems.append(f"{capability.value} needs the methods of {part.__name__}")
+        base = _REFINES.get(capability)
+        if base is not None and base not in provider.capabilities:
+            problems.append(f"{capability.value} needs {base.value}")
+    if not provider.idempotency_keys and not isinstance(provider, ObjectLookup):
+        problems.append("a provider without idempotency keys needs ObjectLookup.lookup")
+    if Capability.PLAN_CHANGE in provider.capabilities and not provider.proration_behaviors:
+        problems.append("plan_change needs at least one declared proration behaviour")
+    if problems:
+        raise ConfigurationError(f"provider {provider.name!r}: " + "; ".join(problems))
+
+
+def require_proration(provider: PaymentProvider, proration: ProrationBehavior) -> None:
+    """Refuse a proration behaviour the provider did not declare (a 422 problem)."""
+    if proration not in provider.proration_behaviors:
+        supported = ", ".join(sorted(p.value for p in provider.proration_behaviors)) or "none"
+        raise UnsupportedCapabilityError(
+            f"provider {provider.name!r} does not support proration {proration.value!r}; "
+            f"it supports {supported}",
+            field="proration",
+            details={"provider": provider.name, "proration": proration.value},
+        )

@@ -12,7 +12,7 @@ translation, same event normalisation.
 Pages the router serves, and the methods they call::
 
     GET  /fake/checkout/{id}    render_checkout_page()        Pay | Decline | 3-D Secure
-    POST /fake/checkout/{id}    complete_checkout(outcome)
+    POST /fake/checkout/{id}    submit_checkout(outcome)
     GET  ...authentication      render_authentication_page()  Complete | Fail authentication
     POST ...authentication      authenticate(succeeded)
     GET  /fake/portal/{cus}     render_portal_page()          change quantity | cancel at period end
@@ -46,19 +46,27 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from fastapi import APIRouter
+
 from ..errors import ConfigurationError
-from ..statuses import CheckoutSessionStatus
+from ..statuses import CheckoutSessionStatus, ProrationBehavior
 from . import fake_pages
 from .base import (
     Capability,
+    CheckoutSnapshot,
     CustomerRef,
     EventType,
+    LookupKind,
+    LookupResult,
     ObjectKind,
     PlanRef,
     PortalRequest,
     PortalResult,
     ProviderEvent,
+    ProviderHost,
+    RefundSnapshot,
     Snapshot,
+    UsageSnapshot,
     require_capability,
 )
 from .fake_billing import SubscriptionBillingMixin
@@ -131,7 +139,7 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
             :meth:`now` is this clock plus what :meth:`advance` has added.
 
     Attributes:
-        deliver: Set by the router to the code path of ``POST /webhooks/fake``.
+        deliver: Set by the router (through :meth:`routes`) to the code path of ``POST /webhooks/fake``.
         sent_events: Every emitted event as ``(headers, body)``, delivered or not.
         calls: ``(method, idempotency_key)`` of each call that really created something
             (``("sync_catalog", price_id)`` for each new price).
@@ -140,7 +148,9 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
     """
 
     name: str = "fake"
-    capabilities: frozenset[Capability] = frozenset(Capability)
+    #: Everything but a server-side completion step: a paid fake checkout is complete.
+    capabilities: frozenset[Capability] = frozenset(Capability) - {Capability.CHECKOUT_COMPLETION}
+    proration_behaviors: frozenset[ProrationBehavior] = frozenset(ProrationBehavior)
 
     def __init__(
         self,
@@ -149,6 +159,7 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
         auto_deliver: bool = True,
         tolerance_seconds: int = 300,
         clock: Callable[[], datetime] | None = None,
+        idempotency_keys: bool = True,
     ) -> None:
         secrets_ = (webhook_secret,) if isinstance(webhook_secret, str) else tuple(webhook_secret)
         if not secrets_ or not all(secrets_):
@@ -157,6 +168,7 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
             raise ConfigurationError("tolerance_seconds of the fake provider cannot be negative")
         self._secrets = secrets_
         self.auto_deliver = auto_deliver
+        self.idempotency_keys = idempotency_keys
         self.tolerance_seconds = tolerance_seconds
         self.clock: Callable[[], datetime] = clock or utcnow
         self._offset = timedelta()
@@ -298,7 +310,7 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
         assert snapshot is not None  # every kind in stores has a snapshot
         return snapshot
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         """Check the ``Fake-Signature`` of a delivery on its raw bytes, then normalise it.
 
         Raises:
@@ -310,9 +322,48 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
         check_timestamp(timestamp, now=unix_time(self.now()), tolerance_seconds=self.tolerance_seconds)
         return parse_event(body)
 
-    def parse_webhook(self, body: bytes) -> ProviderEvent:
+    async def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a stored, already verified delivery (retries and replays)."""
         return parse_event(body)
+
+    async def lookup(self, object_kind: LookupKind, local_id: str) -> LookupResult | None:
+        """The checkout session, refund or usage record created for a local id, if any.
+
+        What the retry wrapper asks when the fake runs with ``idempotency_keys=False``.
+        """
+        if object_kind == "usage_record":
+            for sub in self.subscriptions.values():
+                for key, usage in sub.usage.items():
+                    if key.split("#", 1)[0] == local_id:
+                        return UsageSnapshot(provider_usage_id=f"{sub.id}:{key}", quantity=usage.quantity)
+            return None
+        if object_kind == "checkout_session":
+            for session in self.checkout_sessions.values():
+                if session.metadata.get("checkout_session_id") == local_id:
+                    return CheckoutSnapshot(
+                        provider_session_id=session.id,
+                        status=session.status,
+                        url=session.url,
+                        expires_at=session.expires_at,
+                        provider_payment_id=session.payment,
+                        provider_subscription_id=session.subscription,
+                        provider_customer_id=session.customer,
+                    )
+            return None
+        for refund in self.refunds.values():
+            if refund.metadata.get("refund_id") == local_id:
+                snapshot = await self.fetch("refund", refund.id)
+                assert isinstance(snapshot, RefundSnapshot)
+                return snapshot
+        return None
+
+    def routes(self, host: ProviderHost) -> APIRouter:
+        """The hosted pages and the clock, served under ``{prefix}/fake``; the router's inbox
+        becomes the delivery path of every emitted event."""
+        from . import fake_routes
+
+        self.deliver = host.receive
+        return fake_routes.build(self, host)
 
     def sign(self, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
         """Headers of a valid delivery of ``body``, signed with the first secret.
@@ -414,7 +465,7 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
         if not key:
             raise refused(f"{method} needs an idempotency key", field="idempotency_key")
         stored = self._idempotency.get(key)
-        if stored is None:
+        if stored is None or not self.idempotency_keys:
             return None
         if stored.method != method or stored.params != params:
             raise refused(

@@ -88,6 +88,7 @@ class SubscriptionBillingMixin:
     subscriptions: dict[str, FakeSubscription]
     invoices: dict[str, FakeInvoice]
     calls: list[tuple[str, str]]
+    idempotency_keys: bool
     _declining: set[str]
 
     if TYPE_CHECKING:  # provided by FakeProvider
@@ -160,7 +161,9 @@ class SubscriptionBillingMixin:
 
         Raises:
             InvalidProviderRequestError: Unknown or already ended subscription, or a reused key.
+            UnsupportedCapabilityError: the cancel mode is switched off.
         """
+        self._require(Capability.CANCEL_AT_PERIOD_END if at_period_end else Capability.CANCEL_NOW)
 
         def cancel(sub: FakeSubscription) -> tuple[EventType, dict[str, Any]]:
             now = self.now()
@@ -245,7 +248,11 @@ class SubscriptionBillingMixin:
         if not report.idempotency_key:
             raise refused("report_usage needs an idempotency key", field="idempotency_key")
         known = sub.usage.get(report.idempotency_key)
-        if known is not None:
+        key = report.idempotency_key
+        if known is not None and not self.idempotency_keys:
+            # A provider that ignores keys records the same report again.
+            key = f"{key}#{len(sub.usage)}"
+        elif known is not None:
             if known.quantity != report.quantity:
                 raise refused(
                     f"idempotency key {report.idempotency_key!r} was already used for {known.quantity} units",
@@ -253,7 +260,7 @@ class SubscriptionBillingMixin:
                 )
             return
         self._learn_local_id(sub, report.subscription_id)
-        sub.usage[report.idempotency_key] = FakeUsage(
+        sub.usage[key] = FakeUsage(
             quantity=report.quantity, recorded_at=report.recorded_at, period_start=sub.current_period_start
         )
         self.calls.append(("report_usage", report.idempotency_key))

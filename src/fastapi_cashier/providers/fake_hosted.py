@@ -134,10 +134,11 @@ class HostedCheckoutMixin:
             plan=plan,
             quantity=request.quantity if plan is not None else 1,
         )
+        session.url = f"{request.return_base_url.rstrip('/')}/fake/checkout/{session.id}"
         self.checkout_sessions[session.id] = session
         result = CheckoutResult(
             provider_session_id=session.id,
-            url=f"{request.return_base_url.rstrip('/')}/fake/checkout/{session.id}",
+            url=session.url,
             expires_at=request.expires_at,
             provider_customer_id=customer_id,
         )
@@ -255,7 +256,7 @@ class HostedCheckoutMixin:
             action_url=action_url,
         )
 
-    async def complete_checkout(self, provider_session_id: str, outcome: CheckoutOutcome) -> HostedStep:
+    async def submit_checkout(self, provider_session_id: str, outcome: CheckoutOutcome) -> HostedStep:
         """Apply the payer's choice on the checkout page.
 
         A decline or a 3-D Secure step keeps the session open; paying again afterwards retries

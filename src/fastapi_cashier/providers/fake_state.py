@@ -131,6 +131,7 @@ class FakeCheckoutSession:
     plan: PlanRef | None = None
     quantity: int = 1
     subscription: str | None = None
+    url: str | None = None
 
     def to_object(self) -> dict[str, Any]:
         """The session as it appears in ``data.object`` of an event."""

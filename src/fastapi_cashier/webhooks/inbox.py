@@ -37,7 +37,7 @@ from ..billing.service import PaymentsService
 from ..db.models import WebhookEvent
 from ..db.repositories import WebhookEventRepository
 from ..errors import ConflictError, NotFoundError, ValidationError
-from ..providers.base import PaymentProvider, ProviderEvent
+from ..providers.base import Capability, PaymentProvider, ProviderEvent, WebhookReceiver
 from ..settings import WebhookSettings
 from ..statuses import WebhookEventStatus
 
@@ -103,11 +103,14 @@ class WebhookInbox:
         self._service_factory = service_factory
         self._settings = settings
 
-    def provider(self, name: str) -> PaymentProvider:
-        """The enabled provider ``name`` (``NotFoundError`` for unknown or disabled ones)."""
+    def provider(self, name: str) -> WebhookReceiver:
+        """The enabled provider ``name`` that receives webhooks (``NotFoundError`` for unknown or
+        disabled ones, and for those without :attr:`Capability.WEBHOOKS`, such as the manual one)."""
         provider = self._providers.get(name)
         if provider is None:
             raise NotFoundError(f"no enabled provider is called {name!r}", details={"provider": name})
+        if Capability.WEBHOOKS not in provider.capabilities or not isinstance(provider, WebhookReceiver):
+            raise NotFoundError(f"provider {name!r} receives no webhooks", details={"provider": name})
         return provider
 
     # ------------------------------------------------------------------ deliveries
@@ -120,7 +123,7 @@ class WebhookInbox:
             SignatureVerificationError: the signature does not verify (nothing is stored).
         """
         provider = self.provider(provider_name)
-        event = provider.verify_webhook(headers, body)
+        event = await provider.verify_webhook(headers, body)
         stored = await self._store(event, body)
         if stored is None:
             # Stored before: applied already (a duplicate changes nothing), or still pending or
@@ -161,7 +164,7 @@ class WebhookInbox:
     # ------------------------------------------------------------------ applying
 
     async def _attempt(
-        self, stored_id: uuid.UUID, provider: PaymentProvider, event: ProviderEvent, *, replay: bool = False
+        self, stored_id: uuid.UUID, provider: WebhookReceiver, event: ProviderEvent, *, replay: bool = False
     ) -> DeliveryResult:
         """Apply a stored event once, re-running transient database failures; record a failure."""
         try:
@@ -184,7 +187,7 @@ class WebhookInbox:
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
 
     @staticmethod
-    async def _refreshed(provider: PaymentProvider, event: ProviderEvent) -> ProviderEvent:
+    async def _refreshed(provider: WebhookReceiver, event: ProviderEvent) -> ProviderEvent:
         """The event with the object's current state, for adapters that ask for a re-read."""
         if not event.refetch:
             return event
@@ -247,7 +250,7 @@ class WebhookInbox:
         """Re-parse a stored body and attempt it; an unparseable body is recorded as a failure."""
         try:
             provider = self.provider(row.provider)
-            event = provider.parse_webhook(row.raw_body)
+            event = await provider.parse_webhook(row.raw_body)
         except Exception as exc:
             placeholder = ProviderEvent(
                 provider=row.provider,

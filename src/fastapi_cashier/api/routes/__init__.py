@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from ..problems import ProblemRoute
-from . import admin, catalog, customers, entitlements, fake, public, subscriptions, webhooks
+from . import admin, catalog, customers, entitlements, public, subscriptions, webhooks
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -16,7 +16,7 @@ __all__ = ["build_routes"]
 
 
 def build_routes(payments: PaymentsRouter) -> APIRouter:
-    """Every route of ``payments``; the fake provider's pages only when it is enabled."""
+    """Every route of ``payments`` but those the adapters contribute (see ``PaymentsRouter``)."""
     router = APIRouter(route_class=ProblemRoute)
     router.include_router(public.build(payments))
     router.include_router(webhooks.build(payments))
@@ -25,6 +25,4 @@ def build_routes(payments: PaymentsRouter) -> APIRouter:
     router.include_router(entitlements.build(payments))
     router.include_router(admin.build(payments))
     router.include_router(catalog.build(payments))
-    if "fake" in payments.providers:
-        router.include_router(fake.build(payments))
     return router

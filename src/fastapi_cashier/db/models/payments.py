@@ -63,6 +63,8 @@ class CheckoutSession(UUIDPrimaryKey, TimestampMixin, Base):
     cancel_url: Mapped[str | None] = mapped_column(sa.String(2048))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the library claimed the provider's completion step (PayPal capture); set once.
+    completion_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     payment_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid())
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid())
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
@@ -139,4 +141,6 @@ class Refund(UUIDPrimaryKey, TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(CurrencyCode)
     reason: Mapped[str | None] = mapped_column(sa.String(500))
     failure_message: Mapped[str | None] = mapped_column(sa.String(500))
+    #: A retriable provider fault left the refund pending: the background loop asks again.
+    provider_fault: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     actor: Mapped[str | None] = mapped_column(sa.String(255))

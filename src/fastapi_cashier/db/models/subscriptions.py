@@ -62,6 +62,10 @@ class Subscription(UUIDPrimaryKey, TimestampMixin, Base):
     paused: Mapped[bool] = mapped_column(default=False)
     resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A plan or quantity change the subscriber must approve at the provider first
+    #: (``plan_id``, ``provider_price_id``, ``quantity``, ``approval_url``); cleared when the
+    #: provider confirms it.
+    pending_change: Mapped[dict[str, Any] | None] = mapped_column(JSONDict)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
 
 

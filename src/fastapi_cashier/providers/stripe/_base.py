@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from ...errors import InvalidProviderRequestError, ProviderError
+from ...statuses import ProrationBehavior
 from ..base import Capability, PaymentProvider, unsupported
 from ._errors import PROVIDER_NAME, stripe_errors
 from ._objects import MalformedObjectError
@@ -34,6 +35,9 @@ class StripeBase:
 
     name: str = PROVIDER_NAME
     capabilities: frozenset[Capability]
+    #: Every mutating call carries an ``Idempotency-Key``.
+    idempotency_keys: bool = True
+    proration_behaviors: frozenset[ProrationBehavior] = frozenset(ProrationBehavior)
     _client: StripeClient
 
     @property

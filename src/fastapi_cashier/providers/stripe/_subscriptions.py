@@ -95,6 +95,7 @@ class SubscriptionsMixin(StripeBase):
         retry after a lost response succeeds.
         """
         self._require(Capability.SUBSCRIPTIONS)
+        self._require(Capability.CANCEL_AT_PERIOD_END if at_period_end else Capability.CANCEL_NOW)
         if at_period_end:
             return await self._update(
                 provider_subscription_id,

@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 
     from ...settings import StripeSettings
 
-__all__ = ["StripeProvider"]
+__all__ = ["STRIPE_CAPABILITIES", "StripeProvider"]
+
+#: What the Stripe adapter offers by default: everything but a completion step.
+STRIPE_CAPABILITIES = frozenset(Capability) - {Capability.CHECKOUT_COMPLETION}
 
 logger = logging.getLogger("fastapi_cashier.providers.stripe")
 
@@ -59,7 +62,8 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
             transport). The caller closes it; without one the provider makes and owns its own.
         max_network_retries: Retries of connection errors, 409s and 5xx by the SDK, each with the
             same idempotency key.
-        capabilities: The capabilities to offer; all of them by default. A host may switch some
+        capabilities: The capabilities to offer; by default all but ``checkout_completion`` (a
+            paid Stripe Checkout Session needs no completion step). A host may switch some
             off (``pause``, say): their methods are then refused, and so are the API requests.
         clock: The current time (aware UTC), for signature tolerance and checkout expiry.
 
@@ -91,7 +95,7 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
             )
         if tolerance_seconds < 0:
             raise ConfigurationError("tolerance_seconds of the Stripe provider cannot be negative")
-        self.capabilities = frozenset(Capability) if capabilities is None else frozenset(capabilities)
+        self.capabilities = STRIPE_CAPABILITIES if capabilities is None else frozenset(capabilities)
         self.api_version = api_version
         self.tolerance_seconds = tolerance_seconds
         self._secrets = secrets
@@ -236,7 +240,7 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
 
     # ----------------------------------------------------------------------- webhooks
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         """Check the ``Stripe-Signature`` of a delivery against every configured secret, then
         normalise it.
 
@@ -254,6 +258,6 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         )
         return parse_event(body)
 
-    def parse_webhook(self, body: bytes) -> ProviderEvent:
+    async def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a stored delivery that passed :meth:`verify_webhook` when it arrived."""
         return parse_event(body)

@@ -1,27 +1,27 @@
 """The fake provider's pages: checkout, the 3-D Secure challenge, the customer portal; and its clock.
 
-Demos and tests only: these routes exist when ``PaymentsSettings(fake=...)`` is set, which is
-refused in production.
+Contributed to the router through the adapter route hook
+(:meth:`~fastapi_cashier.providers.fake.FakeProvider.routes`), which serves them under
+``{prefix}/fake``. Demos and tests only: the fake exists when ``PaymentsSettings(fake=...)`` is
+set, which is refused in production.
 """
 
 import uuid
 from collections.abc import Awaitable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from ...errors import ConflictError, InvalidProviderRequestError, NotFoundError
-from ...providers.base import SubscriptionChange
-from ...providers.fake import FakeProvider, FakeSubscription, HostedStep
-from ...statuses import ProrationBehavior
-from ..auth import Principal
-from ..problems import ProblemRoute, problem_responses
+from ..errors import ConflictError, InvalidProviderRequestError, NotFoundError
+from ..statuses import ProrationBehavior
+from .base import ProviderHost, SubscriptionChange
+from .fake_state import FakeSubscription, HostedStep
 
 if TYPE_CHECKING:
-    from ..router import PaymentsRouter
+    from .fake import FakeProvider
 
 __all__ = ["ClockAdvance", "ClockOut", "build"]
 
@@ -44,19 +44,16 @@ class ClockOut(BaseModel):
     now: datetime
 
 
-def build(payments: "PaymentsRouter") -> APIRouter:
-    """``/fake/checkout/{session_id}`` and its authentication page, ``/fake/portal/...``, ``/fake/clock``."""
-    router = APIRouter(
-        prefix="/fake", route_class=ProblemRoute, tags=["fake provider"], include_in_schema=True
-    )
-    Admin = Annotated[Principal, Depends(payments.current_admin)]
+def build(provider: "FakeProvider", host: ProviderHost) -> APIRouter:
+    """``/checkout/{session_id}`` and its authentication page, ``/portal/...``, ``/clock``."""
+    router = APIRouter(route_class=host.route_class, tags=["fake provider"], include_in_schema=True)
+    Admin = Annotated[Any, Depends(host.admin)]
+    problem_responses = host.problem_responses
 
-    def fake() -> FakeProvider:
-        provider = payments.providers["fake"]
-        assert isinstance(provider, FakeProvider)
+    def fake() -> "FakeProvider":
         return provider
 
-    def provider(session_id: str) -> FakeProvider:
+    def with_session(session_id: str) -> "FakeProvider":
         found = fake()
         if session_id not in found.checkout_sessions:
             raise NotFoundError(f"checkout session {session_id} was not found")
@@ -87,7 +84,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     async def checkout_page(session_id: str, request: Request) -> HTMLResponse:
         """The hosted checkout page with Pay, Decline and 3-D Secure buttons."""
         action = str(request.url_for("payments:fake_checkout_submit", session_id=session_id))
-        return HTMLResponse(provider(session_id).render_checkout_page(session_id, action_url=action))
+        return HTMLResponse(with_session(session_id).render_checkout_page(session_id, action_url=action))
 
     @router.post(
         "/checkout/{session_id}",
@@ -102,7 +99,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         outcome: Annotated[Literal["succeeded", "declined", "requires_action"], Form()],
     ) -> RedirectResponse:
         """Apply the payer's choice; 303 to the success or cancel URL (or the 3-D Secure page)."""
-        step = await hosted_step(session_id, provider(session_id).complete_checkout(session_id, outcome))
+        step = await hosted_step(session_id, with_session(session_id).submit_checkout(session_id, outcome))
         return follow(step, request, session_id)
 
     @router.get(
@@ -114,7 +111,9 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     async def authentication_page(session_id: str, request: Request) -> HTMLResponse:
         """The 3-D Secure challenge."""
         action = str(request.url_for("payments:fake_authentication_submit", session_id=session_id))
-        return HTMLResponse(provider(session_id).render_authentication_page(session_id, action_url=action))
+        return HTMLResponse(
+            with_session(session_id).render_authentication_page(session_id, action_url=action)
+        )
 
     @router.post(
         "/checkout/{session_id}/authenticate",
@@ -128,19 +127,19 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     ) -> RedirectResponse:
         """Pass or fail the challenge; 303 to the success or cancel URL."""
         step = await hosted_step(
-            session_id, provider(session_id).authenticate(session_id, result == "succeeded")
+            session_id, with_session(session_id).authenticate(session_id, result == "succeeded")
         )
         return follow(step, request, session_id)
 
     # ------------------------------------------------------------------ the customer portal
 
-    def portal_customer(customer_id: str) -> FakeProvider:
+    def portal_customer(customer_id: str) -> "FakeProvider":
         found = fake()
         if customer_id not in found.customers:
             raise NotFoundError(f"customer {customer_id} was not found")
         return found
 
-    def portal_subscription(customer_id: str, sub_id: str) -> tuple[FakeProvider, FakeSubscription]:
+    def portal_subscription(customer_id: str, sub_id: str) -> tuple["FakeProvider", FakeSubscription]:
         found = portal_customer(customer_id)
         subscription = found.subscriptions.get(sub_id)
         if subscription is None or subscription.customer != customer_id:
