@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from ...errors import InvalidProviderRequestError
+from ...statuses import ProrationBehavior
 from ..base import Capability, PaymentProvider, PlanRef, unsupported
 from ._client import LemonSqueezyClient, Resource
 from ._errors import PROVIDER_NAME
@@ -24,6 +26,17 @@ __all__ = [
 ]
 
 PauseMode = Literal["void", "free"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A counting call (a refund, a usage report) sent once: ``path`` is the object whose total it
+    adds ``amount`` to, ``baseline`` that total before. Lemon Squeezy keeps no id of the call, so
+    its answer, when lost, is recovered from the total: ``baseline + amount`` reached means done."""
+
+    path: str
+    baseline: int
+    amount: int
 
 
 def refused(message: str, **details: Any) -> InvalidProviderRequestError:
@@ -72,6 +85,9 @@ class LemonSqueezyBase:
 
     name: str = PROVIDER_NAME
     capabilities: frozenset[Capability]
+    #: Lemon Squeezy takes no idempotency keys: retries settle by :meth:`lookup` first.
+    idempotency_keys: bool = False
+    proration_behaviors: frozenset[ProrationBehavior] = frozenset(ProrationBehavior)
     store_id: str
     pause_mode: PauseMode
     _client: LemonSqueezyClient

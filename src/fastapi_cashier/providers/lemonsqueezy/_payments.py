@@ -16,18 +16,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...statuses import RefundStatus
+from ...errors import ProviderError
+from ...money import Money
+from ...statuses import CheckoutSessionStatus, RefundStatus
 from ..base import (
     Capability,
     CheckoutRequest,
     CheckoutResult,
+    CheckoutSnapshot,
     CustomerRef,
     PortalRequest,
     PortalResult,
     RefundRequest,
     RefundResult,
+    RefundSnapshot,
 )
-from ._base import LemonSqueezyBase, document, iso_time, path_id, refused, relationship, unlinked_plan
+from ._base import (
+    Attempt,
+    LemonSqueezyBase,
+    document,
+    iso_time,
+    path_id,
+    refused,
+    relationship,
+    unlinked_plan,
+)
 from ._client import Resource
 from ._objects import attributes, integer, parse_time
 
@@ -38,22 +51,17 @@ class PaymentsMixin(LemonSqueezyBase):
     """Customers, checkouts, refunds and portal links."""
 
     one_off_variant_id: str | None
-    _refund_baselines: dict[str, int]
+    _refund_attempts: dict[str, Attempt]
 
-    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str:
-        """The store's customer with this email, created when there is none.
+    async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
+        """The store's customer with this email, created when there is none; ``None`` without an email.
 
         Lemon Squeezy also makes a customer at checkout, keyed by email within the store; looking
-        one up first keeps it to one customer per email, and keeps retries from making two.
-
-        Raises:
-            InvalidProviderRequestError: The customer has no email (Lemon Squeezy requires one).
+        one up first keeps it to one customer per email, and keeps retries from making two. A
+        customer without an email gets no Lemon Squeezy customer until their first checkout.
         """
         if not customer.email:
-            raise refused(
-                "Lemon Squeezy needs the customer's email address to create a customer",
-                customer_id=str(customer.id),
-            )
+            return None
         operation = "create a customer"
         email = customer.email
 
@@ -125,12 +133,10 @@ class PaymentsMixin(LemonSqueezyBase):
         operation = "create a checkout"
 
         async def lookup() -> Resource | None:
-            return await self._client.find(
-                "checkouts",
-                operation=operation,
-                filters={"store_id": self.store_id, "variant_id": variant_id},
-                where=lambda found: _custom(found).get("checkout_session_id") == session,
-            )
+            found = await self._checkout_by_session(session)
+            if found is None:
+                return None
+            return {"type": "checkouts", "id": found.provider_session_id, "attributes": {"url": found.url}}
 
         created = await self._client.create(
             "checkouts",
@@ -178,7 +184,10 @@ class PaymentsMixin(LemonSqueezyBase):
         return self.one_off_variant_id
 
     async def refund(self, request: RefundRequest) -> RefundResult:
-        """Refund part or all of an order or of a subscription invoice.
+        """Refund part or all of an order or of a subscription invoice (it has no refund id).
+
+        A retry of a refund whose answer was lost finds it done (:meth:`_settled_refund`) instead
+        of refunding again.
 
         Raises:
             InvalidProviderRequestError: Not a payment of this adapter; more than what is left.
@@ -190,26 +199,64 @@ class PaymentsMixin(LemonSqueezyBase):
                 f"{request.provider_payment_id!r} is not a Lemon Squeezy order or subscription invoice",
                 provider_payment_id=request.provider_payment_id,
             )
+        done = RefundResult(provider_refund_id=None, status=RefundStatus.SUCCEEDED)
+        local_id = str(request.refund_id)
+        if await self._settled_refund(local_id) is not None:
+            return done
         path = f"{type_}/{path_id(id_)}"
         operation = f"refund {path}"
         current = attributes(await self._client.get(path, operation=operation))
-        refunded_now = integer(current, "refunded_amount", default=0)
-        baseline = self._refund_baselines.setdefault(request.idempotency_key, refunded_now)
-        if refunded_now >= baseline + request.amount.amount:
-            # An earlier attempt with this key refunded it; its answer was lost.
-            after = refunded_now
-        else:
-            total = integer(current, "total")
-            if request.amount.amount != total - refunded_now or refunded_now:
-                self._require(Capability.PARTIAL_REFUNDS)
-            answer = await self._client.post(
+        refunded = integer(current, "refunded_amount", default=0)
+        if request.amount.amount != integer(current, "total") - refunded or refunded:
+            self._require(Capability.PARTIAL_REFUNDS)
+        self._refund_attempts[local_id] = Attempt(path, refunded, request.amount.amount)
+        try:
+            await self._client.post(
                 f"{path}/refund",
                 document(type_, {"amount": request.amount.amount}, id_=id_),
                 operation=operation,
             )
-            after = integer(attributes(answer), "refunded_amount", default=baseline + request.amount.amount)
-        self._refund_baselines.pop(request.idempotency_key, None)
-        return RefundResult(provider_refund_id=f"{path}/refunds/{after}", status=RefundStatus.SUCCEEDED)
+        except ProviderError as exc:
+            if not exc.retriable:
+                self._refund_attempts.pop(local_id, None)
+            raise
+        self._refund_attempts.pop(local_id, None)
+        return done
+
+    async def _settled_refund(self, refund_id: str) -> RefundSnapshot | None:
+        """The refund ``refund_id`` when an earlier attempt of it reached Lemon Squeezy."""
+        attempt = self._refund_attempts.get(refund_id)
+        if attempt is None:
+            return None
+        current = attributes(await self._client.get(attempt.path, operation=f"look up refund {refund_id}"))
+        if integer(current, "refunded_amount", default=0) < attempt.baseline + attempt.amount:
+            return None
+        self._refund_attempts.pop(refund_id, None)
+        return RefundSnapshot(
+            provider_refund_id=None,
+            provider_payment_id=attempt.path,
+            status=RefundStatus.SUCCEEDED,
+            amount=Money(attempt.amount, str(current.get("currency"))),
+        )
+
+    async def _checkout_by_session(self, session_id: str) -> CheckoutSnapshot | None:
+        """The checkout made for the local checkout session ``session_id``, from its custom data."""
+        found = await self._client.find(
+            "checkouts",
+            operation=f"look up the checkout of session {session_id}",
+            filters={"store_id": self.store_id},
+            where=lambda checkout: _custom(checkout).get("checkout_session_id") == session_id,
+        )
+        if found is None:
+            return None
+        attrs = attributes(found)
+        url = attrs.get("url")
+        return CheckoutSnapshot(
+            provider_session_id=str(found["id"]),
+            status=CheckoutSessionStatus.OPEN,
+            url=url if isinstance(url, str) else None,
+            expires_at=parse_time(attrs.get("expires_at")),
+        )
 
     async def create_portal_session(self, request: PortalRequest) -> PortalResult:
         """The customer portal link of the subscription (or of the customer), signed for 24 hours."""

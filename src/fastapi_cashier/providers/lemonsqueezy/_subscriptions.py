@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...errors import ProviderError
 from ...statuses import ProrationBehavior
 from ..base import (
     Capability,
     SubscriptionChange,
     SubscriptionResult,
     UsageReport,
-    unsupported,
+    UsageSnapshot,
 )
-from ._base import LemonSqueezyBase, document, path_id, relationship, unlinked_plan
+from ._base import Attempt, LemonSqueezyBase, document, path_id, relationship, unlinked_plan
 from ._client import Resource
 from ._objects import attributes, integer, subscription_snapshot
 
@@ -42,7 +43,7 @@ PRORATION_OPTIONS: dict[ProrationBehavior, dict[str, bool]] = {
 class SubscriptionsMixin(LemonSqueezyBase):
     """Changes to subscriptions, and metered usage."""
 
-    _usage_baselines: dict[str, int]
+    _usage_attempts: dict[str, Attempt]
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
         """Move to another plan's variant and/or change the seat quantity."""
@@ -79,7 +80,7 @@ class SubscriptionsMixin(LemonSqueezyBase):
             UnsupportedCapabilityError: ``at_period_end=False`` (a 422 problem).
         """
         if not at_period_end:
-            unsupported(self, "cancel_now")  # type: ignore[arg-type]
+            self._require(Capability.CANCEL_NOW)
         subscription_id = path_id(provider_subscription_id)
         answer = await self._client.request(
             "DELETE", f"subscriptions/{subscription_id}", operation="cancel the subscription"
@@ -125,31 +126,47 @@ class SubscriptionsMixin(LemonSqueezyBase):
     async def report_usage(self, report: UsageReport) -> None:
         """Add ``quantity`` to the subscription item's usage, once per ``idempotency_key``."""
         self._require(Capability.METERED_USAGE)
+        key = report.idempotency_key
+        if await self._settled_usage(key) is not None:
+            return
         operation = "report usage"
         item_id = await self._item_id(path_id(report.provider_subscription_id), operation)
-        current = await self._current_usage(item_id, operation)
-        baseline = self._usage_baselines.setdefault(report.idempotency_key, current)
-        if current >= baseline + report.quantity and report.quantity > 0:
-            self._usage_baselines.pop(report.idempotency_key, None)
-            return
+        self._usage_attempts[key] = Attempt(
+            item_id, await self._current_usage(item_id, operation), report.quantity
+        )
 
         async def lookup() -> Resource | None:
-            grown = await self._current_usage(item_id, operation)
-            if grown >= baseline + report.quantity:
-                return {"type": "usage-records", "id": "settled-by-current-usage"}
-            return None
+            settled = await self._settled_usage(key)
+            return None if settled is None else {"type": "usage-records", "id": settled.provider_usage_id}
 
-        await self._client.create(
-            "usage-records",
-            document(
+        try:
+            await self._client.create(
                 "usage-records",
-                {"quantity": report.quantity, "action": "increment"},
-                relationships={"subscription-item": relationship("subscription-items", item_id)},
-            ),
-            operation=operation,
-            lookup=lookup,
-        )
-        self._usage_baselines.pop(report.idempotency_key, None)
+                document(
+                    "usage-records",
+                    {"quantity": report.quantity, "action": "increment"},
+                    relationships={"subscription-item": relationship("subscription-items", item_id)},
+                ),
+                operation=operation,
+                lookup=lookup,
+            )
+        except ProviderError as exc:
+            if not exc.retriable:
+                self._usage_attempts.pop(key, None)
+            raise
+        self._usage_attempts.pop(key, None)
+
+    async def _settled_usage(self, idempotency_key: str) -> UsageSnapshot | None:
+        """The usage report ``idempotency_key`` when an earlier attempt of it reached Lemon Squeezy:
+        the item's current usage grew by its quantity (usage records carry no custom data)."""
+        attempt = self._usage_attempts.get(idempotency_key)
+        if attempt is None:
+            return None
+        operation = f"look up usage report {idempotency_key}"
+        if await self._current_usage(attempt.path, operation) < attempt.baseline + attempt.amount:
+            return None
+        self._usage_attempts.pop(idempotency_key, None)
+        return UsageSnapshot(provider_usage_id=f"subscription-items/{attempt.path}", quantity=attempt.amount)
 
     async def _current_usage(self, item_id: str, operation: str) -> int:
         answer = await self._client.request(

@@ -10,7 +10,15 @@ import httpx
 
 from ...errors import ConfigurationError
 from ...statuses import CheckoutSessionStatus
-from ..base import Capability, CheckoutSnapshot, ObjectKind, ProviderEvent, Snapshot
+from ..base import (
+    Capability,
+    CheckoutSnapshot,
+    LookupKind,
+    LookupResult,
+    ObjectKind,
+    ProviderEvent,
+    Snapshot,
+)
 from ._base import PauseMode, path_id, refused
 from ._catalog import CatalogMixin
 from ._client import DEFAULT_API_BASE, LemonSqueezyClient
@@ -34,11 +42,13 @@ __all__ = ["LEMONSQUEEZY_CAPABILITIES", "LemonSqueezyProvider"]
 
 LEMONSQUEEZY_CAPABILITIES = frozenset(
     {
+        Capability.WEBHOOKS,
         Capability.CHECKOUT,
         Capability.ONE_OFF_PAYMENT,
         Capability.REFUNDS,
         Capability.PARTIAL_REFUNDS,
         Capability.SUBSCRIPTIONS,
+        Capability.CANCEL_AT_PERIOD_END,
         Capability.PLAN_CHANGE,
         Capability.PAUSE,
         Capability.METERED_USAGE,
@@ -46,7 +56,8 @@ LEMONSQUEEZY_CAPABILITIES = frozenset(
         Capability.CATALOG_SYNC,
     }
 )
-"""Everything the protocol names; catalog sync links plans to existing variants (it creates none)."""
+"""What Lemon Squeezy can do: no immediate cancel (only at the period end), no checkout completion step;
+catalog sync links plans to existing variants (the API cannot create any)."""
 
 
 class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
@@ -100,8 +111,8 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         self.plan_variants = dict(plan_variants or {})
         self.pause_mode = pause_mode
         self.capabilities = frozenset(capabilities) & LEMONSQUEEZY_CAPABILITIES
-        self._refund_baselines = {}
-        self._usage_baselines = {}
+        self._refund_attempts = {}
+        self._usage_attempts = {}
 
     @classmethod
     def from_settings(cls, settings: LemonSqueezySettings) -> LemonSqueezyProvider:
@@ -115,6 +126,21 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
             plan_variants=settings.plan_variants,
             pause_mode=settings.pause_mode,
         )
+
+    async def lookup(self, object_kind: LookupKind, local_id: str) -> LookupResult | None:
+        """What a creating call whose answer was lost made, found by its local id.
+
+        A checkout is found by the session id in its custom data. Refunds and usage records carry
+        no id of the library's: they are found by the total they add to (the refunded amount, the
+        item's current usage) having grown by their amount since the attempt this process sent.
+        """
+        if object_kind == "checkout_session":
+            return await self._checkout_by_session(local_id)
+        if object_kind == "refund":
+            return await self._settled_refund(local_id)
+        if object_kind == "usage_record":
+            return await self._settled_usage(local_id)
+        return None
 
     async def aclose(self) -> None:
         """Close the connection pool the provider made (not one it was given)."""
@@ -153,7 +179,7 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
             f"the Lemon Squeezy provider cannot fetch {object_kind} {provider_id!r}", object_kind=object_kind
         )
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+    async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         """Check ``X-Signature`` on the raw body against every secret, then normalise the event.
 
         Raises:
@@ -163,6 +189,6 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         verify_signature(headers, body, self._webhook_secrets)
         return parse_event(body)
 
-    def parse_webhook(self, body: bytes) -> ProviderEvent:
+    async def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a stored body that passed :meth:`verify_webhook` when it arrived."""
         return parse_event(body)
