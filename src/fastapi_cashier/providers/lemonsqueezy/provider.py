@@ -19,10 +19,10 @@ from ..base import (
     ProviderEvent,
     Snapshot,
 )
-from ._base import PauseMode, path_id, refused
+from ._base import PauseMode, document, path_id, refused, relationship
 from ._catalog import CatalogMixin
-from ._client import DEFAULT_API_BASE, LemonSqueezyClient
-from ._events import parse_event
+from ._client import DEFAULT_API_BASE, LemonSqueezyClient, Resource
+from ._events import SUBSCRIBED_EVENTS, parse_event
 from ._objects import (
     attributes,
     invoice_payment_snapshot,
@@ -141,6 +141,29 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         if object_kind == "usage_record":
             return await self._settled_usage(local_id)
         return None
+
+    async def register_webhook(self, url: str, *, secret: str | None = None) -> Resource:
+        """Create the store's webhook to ``url`` for every event the adapter maps (:data:`SUBSCRIBED_EVENTS`).
+
+        Args:
+            url: The public address of ``POST {prefix}/webhooks/lemonsqueezy``.
+            secret: The signing secret; by default the first of ``webhook_secrets``, so deliveries
+                verify at once.
+
+        Returns:
+            The webhook resource Lemon Squeezy made.
+        """
+        if not url.startswith(("https://", "http://")):
+            raise refused(f"{url!r} is not an http(s) URL", url=url)
+        return await self._client.post(
+            "webhooks",
+            document(
+                "webhooks",
+                {"url": url, "events": list(SUBSCRIBED_EVENTS), "secret": secret or self._webhook_secrets[0]},
+                relationships={"store": relationship("stores", self.store_id)},
+            ),
+            operation="register the webhook",
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool the provider made (not one it was given)."""
