@@ -494,3 +494,30 @@ async def test_a_subscription_payment_is_refunded_on_its_invoice(lemon: LemonHos
     assert (after["refunded_amount"], after["status"]) == (500, "partially_refunded")
     (invoice,) = lemon.server.invoices.values()
     assert (invoice["refunded_amount"], invoice["status"]) == (500, "partial_refund")
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+async def test_reconcile_reports_and_fixes_what_lost_webhooks_left_behind(lemon: LemonHost) -> None:
+    plans = await link_plans(lemon)
+    session = await lemon.checkout(plan_id=plans["Seats"], quantity=1)
+    await lemon.pay(session["url"])
+    await lemon.server.flush()
+    (subscription,) = (await lemon.get("/subscriptions"))["items"]
+    (provider_id,) = lemon.server.subscriptions
+    # Cancelled in Lemon Squeezy's dashboard; the deliveries never arrive.
+    record = lemon.server.subscriptions[provider_id]
+    record.update(cancelled=True, status="cancelled", ends_at=record["renews_at"])
+    lemon.server.outbox.clear()
+
+    async with lemon.harness.payments.service() as svc:
+        report = await svc.reconcile.run("lemonsqueezy")
+    assert {(drift.kind, drift.field) for drift in report.drift} >= {("subscription", "cancel_at_period_end")}
+    assert report.fixed == []
+
+    async with lemon.harness.payments.service() as svc:
+        fixed = await svc.reconcile.run("lemonsqueezy", fix=True)
+    assert fixed.fixed
+    after = await lemon.get(f"/subscriptions/{subscription['id']}")
+    assert (after["status"], after["cancel_at_period_end"]) == ("active", True)
