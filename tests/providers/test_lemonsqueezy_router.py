@@ -521,3 +521,16 @@ async def test_reconcile_reports_and_fixes_what_lost_webhooks_left_behind(lemon:
     assert fixed.fixed
     after = await lemon.get(f"/subscriptions/{subscription['id']}")
     assert (after["status"], after["cancel_at_period_end"]) == ("active", True)
+
+
+async def test_a_checkout_in_another_currency_than_the_stores_is_refused(lemon: LemonHost) -> None:
+    created = await lemon.client.post(
+        "/billing/checkout-sessions",
+        json={"provider": "lemonsqueezy", "amount": 2500, "currency": "USD", "description": "Ticket", **URLS},
+        headers=lemon.auth(),
+    )
+
+    assert created.status_code == 502, created.text
+    assert created.json()["code"] == "provider_invalid_request"
+    assert "sells in EUR" in created.json()["detail"]
+    assert lemon.server.checkouts == {}

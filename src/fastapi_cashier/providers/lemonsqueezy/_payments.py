@@ -52,6 +52,7 @@ class PaymentsMixin(LemonSqueezyBase):
 
     one_off_variant_id: str | None
     _refund_attempts: dict[str, Attempt]
+    _store_currency: str | None
 
     async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
         """The store's customer with this email, created when there is none; ``None`` without an email.
@@ -110,6 +111,9 @@ class PaymentsMixin(LemonSqueezyBase):
             "product_options": product_options,
             "expires_at": iso_time(request.expires_at),
         }
+        price = request.plan.unit_amount if request.plan is not None else request.amount
+        if price is not None:
+            await self._check_currency(price.currency)
         if request.mode == "subscription":
             self._require(Capability.SUBSCRIPTIONS)
             plan = request.plan
@@ -161,6 +165,20 @@ class PaymentsMixin(LemonSqueezyBase):
             expires_at=parse_time(created_attrs.get("expires_at")),
             provider_customer_id=request.customer.provider_customer_id,
         )
+
+    async def _check_currency(self, currency: str) -> None:
+        """Refuse a price in another currency than the store's: Lemon Squeezy would read its minor
+        units in the store's currency."""
+        if self._store_currency is None:
+            store = await self._client.get(f"stores/{path_id(self.store_id)}", operation="read the store")
+            self._store_currency = str(attributes(store).get("currency") or "").upper() or None
+        if self._store_currency is not None and currency.upper() != self._store_currency:
+            raise refused(
+                f"the Lemon Squeezy store sells in {self._store_currency}; a checkout in {currency} "
+                "cannot be made there",
+                currency=currency,
+                store_currency=self._store_currency,
+            )
 
     async def _one_off_variant(self) -> str:
         """The configured one-off variant, else the store's first published non-subscription variant."""

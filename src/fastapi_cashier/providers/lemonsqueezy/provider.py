@@ -112,6 +112,7 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         self.pause_mode = pause_mode
         self.capabilities = frozenset(capabilities) & LEMONSQUEEZY_CAPABILITIES
         self._refund_attempts = {}
+        self._store_currency = None
         self._usage_attempts = {}
 
     @classmethod
