@@ -3,6 +3,10 @@
 export PAYMENTS_AUTH__JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 export PAYMENTS_FAKE__WEBHOOK_SECRET=whsec_dev PAYMENTS_DEFAULT_PROVIDER=fake
 uvicorn minimal_app:app --app-dir examples  # GET /hello with: fastapi-cashier token alice
+
+On Lemon Squeezy instead, by configuration alone (docs/lemonsqueezy.rst):
+export PAYMENTS_LEMONSQUEEZY__API_KEY=... PAYMENTS_LEMONSQUEEZY__STORE_ID=...
+export PAYMENTS_LEMONSQUEEZY__WEBHOOK_SECRETS=... PAYMENTS_DEFAULT_PROVIDER=lemonsqueezy
 """
 
 import logging
