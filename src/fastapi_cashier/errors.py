@@ -32,7 +32,8 @@ without parsing prose.
     │   ├── PaymentDeclinedError        the card or account was declined (402)
     │   └── AuthenticationRequiredError the payer must complete 3-D Secure (402)
     └── WebhookError
-        └── SignatureVerificationError  missing, wrong or stale signature (400)
+        ├── SignatureVerificationError  missing, wrong or stale signature (400)
+        └── AwaitingObjectError         an event names an object not recorded yet (retried)
 
 ``TypeError`` is raised (not a ``CashierError``) where a float reaches money: that is a
 programming error in the caller, not bad user input.
@@ -46,6 +47,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "AuthenticationRequiredError",
+    "AwaitingObjectError",
     "CashierError",
     "ConfigurationError",
     "ConflictError",
@@ -102,6 +104,7 @@ class ErrorCode(StrEnum):
     PAYMENT_DECLINED = "payment_declined"
     PAYMENT_AUTHENTICATION_REQUIRED = "payment_authentication_required"
     WEBHOOK_ERROR = "webhook_error"
+    AWAITING_OBJECT = "awaiting_object"
     INVALID_SIGNATURE = "invalid_signature"
 
 
@@ -321,3 +324,15 @@ class SignatureVerificationError(WebhookError):
     """The webhook signature is missing, wrong, for another body, or too old."""
 
     code = ErrorCode.INVALID_SIGNATURE
+
+
+class AwaitingObjectError(WebhookError):
+    """An event names an object whose creating event has not been applied yet.
+
+    Providers do not deliver in order: a subscription's first invoice or payment can arrive
+    before the event that records the subscription. Applying it now would record it without its
+    subscription, or not at all, so the attempt fails (nothing is written) and the inbox retries
+    it with its backoff while the event is younger than ``webhooks.orphan_retry_seconds``.
+    """
+
+    code = ErrorCode.AWAITING_OBJECT

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ..errors import AwaitingObjectError
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,16 +39,6 @@ class DomainService:
                 f"{event.type} event {event.id} names {what}, which is not recorded here yet; "
                 "retried until the event that records it has been applied"
             )
-
-
-class AwaitingObjectError(Exception):
-    """An event names an object whose creating event has not been applied yet.
-
-    Providers do not deliver in order: a subscription's first invoice or payment can arrive
-    before the event that records the subscription. Applying it now would record it without its
-    subscription, or not at all, so the attempt fails (nothing is written) and the inbox retries
-    it with its backoff while the event is younger than ``webhooks.orphan_retry_seconds``.
-    """
 
 
 def now() -> datetime:

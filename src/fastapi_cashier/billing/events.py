@@ -22,7 +22,7 @@ from ..db.repositories import (
     RefundRepository,
     SubscriptionRepository,
 )
-from ..errors import ConflictError
+from ..errors import AwaitingObjectError, ConflictError
 from ..money import Money
 from ..providers.base import (
     CheckoutSnapshot,
@@ -43,7 +43,7 @@ from ..statuses import (
     RefundStatus,
     SubscriptionStatus,
 )
-from ._base import AwaitingObjectError, DomainService, now
+from ._base import DomainService, now
 from .catalog_sync import PRICE_OBJECT
 from .transitions import record_creation, transition
 

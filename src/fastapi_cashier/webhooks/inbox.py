@@ -20,6 +20,7 @@ lock, so even an expired lease can never apply an event twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 import uuid
@@ -32,12 +33,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..billing._base import AwaitingObjectError, now
+from ..billing._base import now
 from ..billing.service import PaymentsService
 from ..db.models import WebhookEvent
-from ..db.repositories import WebhookEventRepository
-from ..errors import ConflictError, NotFoundError, ValidationError
-from ..providers.base import Capability, PaymentProvider, ProviderEvent, WebhookReceiver
+from ..db.repositories import CheckoutSessionRepository, WebhookEventRepository
+from ..errors import AwaitingObjectError, ConflictError, NotFoundError, ValidationError
+from ..providers.base import Capability, EventType, PaymentProvider, ProviderEvent, WebhookReceiver
 from ..settings import WebhookSettings
 from ..statuses import WebhookEventStatus
 
@@ -172,6 +173,14 @@ class WebhookInbox:
         except Exception as exc:
             logger.warning("re-reading the object of %s event %s failed: %s", event.provider, event.id, exc)
             return await self._record_failure(stored_id, event, exc, replay=replay)
+        if event.type == EventType.CHECKOUT_APPROVED:
+            try:
+                await self._complete_approved(event)
+            except Exception as exc:
+                logger.warning(
+                    "completing the checkout of %s event %s failed: %s", event.provider, event.id, exc
+                )
+                return await self._record_failure(stored_id, event, exc, replay=replay)
         for rerun in range(_TRANSIENT_RERUNS + 1):
             try:
                 return await self._apply(stored_id, event, replay=replay)
@@ -185,6 +194,25 @@ class WebhookInbox:
                     logger.exception("applying %s event %s failed", event.provider, event.id)
                 return await self._record_failure(stored_id, event, exc, replay=replay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+    async def _complete_approved(self, event: ProviderEvent) -> None:
+        """Run the completion step of an approved checkout, outside any transaction and once per
+        checkout (the payer's return may have run it already); a failure fails the attempt, and
+        the retry completes it."""
+        async with self._session_factory()() as session:
+            svc = self._service_factory(session)
+            sessions = CheckoutSessionRepository(session=session)
+            local_id = event.local_ids.get("checkout_session_id")
+            row = None
+            if local_id:
+                with contextlib.suppress(ValueError):
+                    row = await sessions.get_or_none(uuid.UUID(local_id))
+            if row is None or row.provider != event.provider:
+                row = await sessions.by_provider_id(event.provider, event.object_id)
+            if row is None:
+                raise NotFoundError(f"no local checkout session matches approved checkout {event.object_id}")
+            await svc.commit()
+            await svc.checkout.complete(row.id)
 
     @staticmethod
     async def _refreshed(provider: WebhookReceiver, event: ProviderEvent) -> ProviderEvent:
