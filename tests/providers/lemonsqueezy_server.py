@@ -80,7 +80,9 @@ class LemonSqueezyServer:
     store_id: int = 1
     currency: str = "USD"
     webhook_secret: str = "ls-webhook-secret"
-    now: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 12, 0, tzinfo=UTC))
+    # Lemon Squeezy's clock: the real time at the start (the inbox judges how long a delivery may
+    # wait for the object it names by it), moved by advance() and renew().
+    now: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
     deliver: Deliver | None = None
     base_url: str = "https://ls.test"
     products: dict[int, dict[str, Any]] = field(default_factory=dict)

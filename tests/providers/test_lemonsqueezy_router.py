@@ -534,3 +534,27 @@ async def test_a_checkout_in_another_currency_than_the_stores_is_refused(lemon: 
     assert created.json()["code"] == "provider_invalid_request"
     assert "sells in EUR" in created.json()["detail"]
     assert lemon.server.checkouts == {}
+
+
+async def test_the_real_trio_delivered_backwards_converges_once_the_waiting_event_is_retried(
+    lemon: LemonHost,
+) -> None:
+    plans = await link_plans(lemon)
+    session = await lemon.checkout(plan_id=plans["Seats"], quantity=2)
+    await lemon.pay(session["url"])
+    names = [json.loads(body)["meta"]["event_name"] for _, body in lemon.server.outbox]
+    assert names == ["order_created", "subscription_created", "subscription_payment_success"]
+    lemon.server.outbox.reverse()
+    await lemon.server.flush()
+
+    waiting = [row for row in await lemon.events() if row.status not in ("processed", "ignored")]
+    for row in waiting:
+        result = await lemon.harness.payments.inbox.retry(row.id)
+        assert result.status == "processed", result
+
+    (subscription,) = (await lemon.get("/subscriptions"))["items"]
+    assert (subscription["status"], subscription["quantity"]) == ("active", 2)
+    (payment,) = (await lemon.get("/payments"))["items"]
+    assert (payment["amount"], payment["status"]) == (2000, "succeeded")
+    assert (await lemon.get(f"/checkout-sessions/{session['id']}"))["status"] == "complete"
+    assert {row.status for row in await lemon.events()} <= {"processed", "ignored"}
