@@ -16,6 +16,7 @@ from pydantic import ValidationError as SettingsValidationError
 
 from . import migrations
 from .__about__ import __version__
+from .clock import utcnow
 from .errors import CashierError, ConfigurationError
 from .settings import PaymentsSettings
 from .statuses import WebhookEventStatus
@@ -276,7 +277,7 @@ def _parse_since(value: str) -> datetime:
     if match:
         amount, unit = int(match.group(1)), match.group(2)
         delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}
-        return datetime.now(UTC) - delta[unit]
+        return utcnow() - delta[unit]
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:

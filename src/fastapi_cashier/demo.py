@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated, Any, Final
 
@@ -27,6 +26,7 @@ from .api.router import PaymentsRouter
 from .billing.catalog import FeatureValue
 from .billing.payments import PaymentFilters
 from .billing.service import PaymentsService
+from .clock import utcnow
 from .db.models import Customer, Payment, Plan, Product
 from .demo_pages import AccountView, ShopOffer, account_page, home_page, payments_page
 from .money import Money
@@ -438,7 +438,7 @@ def _api_routes(payments: PaymentsRouter) -> APIRouter:
         return {
             "customer": customer.external_id,
             "message": "Hello from a host route guarded by require_feature('api_access') and rate_limit().",
-            "served_at": datetime.now(UTC).isoformat(),
+            "served_at": utcnow().isoformat(),
         }
 
     return router

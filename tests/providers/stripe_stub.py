@@ -480,7 +480,6 @@ class StripeStub:
                 "charge": charge["id"],
                 "status": "succeeded",
                 "reason": params.get("reason"),
-                "failure_reason": None,
                 "metadata": params.get("metadata", {}),
                 "created": self.clock(),
             }

@@ -19,7 +19,6 @@ from .contract import (
     Clock,
     ContractHarness,
     ProviderContract,
-    checkout_request,
 )
 from .stripe_stub import StripeStub, signed_delivery
 
@@ -37,25 +36,55 @@ class StripeHarness(ContractHarness):
             clock=clock,
         )
 
-    async def paid_payment(self, amount: Money) -> str:
-        session = await self.provider.create_checkout(checkout_request(self.clock, amount=amount))
-        self.stub.complete_checkout(session.provider_session_id)
-        intent = self.stub.find("checkout.session", session.provider_session_id)["payment_intent"]
-        assert isinstance(intent, str)
-        return intent
+    async def pay_checkout(self, provider_session_id: str) -> None:
+        events = self.stub.complete_checkout(provider_session_id)
+        assert events
 
     async def event_body(self) -> bytes:
         await self.paid_payment(Money(1000, "EUR"))
         event = next(e for e in reversed(self.stub.events) if e["type"] == "payment_intent.succeeded")
         return signed_delivery(event, SECRET, timestamp=self.clock.unix)[1]
 
-    def sign(self, body: bytes, *, secret: str, timestamp: int) -> dict[str, str]:
+    def _signed(self, body: bytes, secret: str, timestamp: int) -> dict[str, str]:
         header = stripe.WebhookSignature.generate_signature_header(body.decode(), secret, timestamp=timestamp)
         return {SIGNATURE_HEADER: header}
 
-    @property
-    def signature_header(self) -> str:
-        return SIGNATURE_HEADER
+    def valid_deliveries(self, body: bytes) -> dict[str, dict[str, str]]:
+        now = self.clock.unix
+        return {
+            "current secret": self._signed(body, SECRET, now),
+            "rotated secret": self._signed(body, ROTATED_SECRET, now),
+            "edge of the tolerance": self._signed(body, SECRET, now - TOLERANCE),
+        }
+
+    def invalid_deliveries(self, body: bytes) -> dict[str, dict[str, str]]:
+        now = self.clock.unix
+        return {
+            "malformed": {SIGNATURE_HEADER: "t=soon,v1"},
+            "wrong secret": self._signed(body, "whsec_someone_else", now),
+            "stale": self._signed(body, SECRET, now - TOLERANCE - 1),
+            "future": self._signed(body, SECRET, now + TOLERANCE + 1),
+            "not signed": {SIGNATURE_HEADER: f"t={now}"},
+        }
+
+    async def refund_outside(self, provider_payment_id: str, amount: Money) -> None:
+        self.stub.handle(
+            httpx.Request(
+                "POST",
+                "https://api.stripe.com/v1/refunds",
+                data={"payment_intent": provider_payment_id, "amount": str(amount.amount)},
+            )
+        )
+
+    async def reported_usage(self, provider_subscription_id: str) -> int:
+        customer = self.stub.find("subscription", provider_subscription_id)["customer"]
+        # Stripe counts one meter event per identifier.
+        counted = {
+            event["identifier"]: int(event["payload"]["value"])
+            for event in self.stub.meter_events
+            if event["payload"]["stripe_customer_id"] == customer
+        }
+        return sum(counted.values())
 
 
 class TestStripeProviderContract(ProviderContract):

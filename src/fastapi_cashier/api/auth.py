@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import jwt
@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import AllowedPublicKeys
 from starlette.requests import Request
 
+from ..clock import utcnow
 from ..errors import AuthenticationError, ConfigurationError, PermissionDeniedError
 from ..settings import AuthSettings
 from .problems import CashierHTTPException
@@ -271,7 +272,7 @@ def create_token(
         raise ConfigurationError("create_token signs with HMAC; add HS256 to auth.jwt_algorithms")
     secret = settings.jwt_secret.get_secret_value().encode()
     _check_secret(settings, secret)
-    issued = now or datetime.now(UTC)
+    issued = now or utcnow()
     claims: dict[str, Any] = {
         "sub": subject,
         "iat": int(issued.timestamp()),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from ..clock import utcnow
 from ..errors import AwaitingObjectError
 
 if TYPE_CHECKING:
@@ -42,5 +43,5 @@ class DomainService:
 
 
 def now() -> datetime:
-    """The current UTC time (one place to read the clock)."""
-    return datetime.now(UTC)
+    """The current UTC time, from :func:`fastapi_cashier.clock.utcnow`."""
+    return utcnow()

@@ -12,6 +12,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ..clock import utcnow
+
 __all__ = [
     "TABLE_PREFIX",
     "Base",
@@ -36,11 +38,6 @@ NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
 }
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC. Used as a per-row default."""
-    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

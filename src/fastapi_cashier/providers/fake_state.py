@@ -11,11 +11,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 from ..billing.periods import add_interval
 from ..billing.pricing import PriceSpec, price, prorate
+from ..clock import utcnow
 from ..errors import InvalidProviderRequestError, ValidationError
 from ..money import Money
 from ..statuses import (
@@ -59,11 +60,6 @@ CARD_3DS: Final = "visa •••• 3155"
 
 Emitted = list[tuple[EventType, dict[str, Any]]]
 """Events to emit, in order: each type with its object already serialised by ``to_object()``."""
-
-
-def utcnow() -> datetime:
-    """The current time, aware UTC: the fake provider's default clock."""
-    return datetime.now(UTC)
 
 
 def new_id(prefix: str) -> str:

@@ -33,8 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..billing._base import now
 from ..billing.service import PaymentsService
+from ..clock import utcnow as now
 from ..db.models import WebhookEvent
 from ..db.repositories import CheckoutSessionRepository, WebhookEventRepository
 from ..errors import AwaitingObjectError, ConflictError, NotFoundError, ValidationError

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ...clock import utcnow
 from ...errors import ConfigurationError
 from ..base import Capability, ObjectKind, ProviderEvent, Snapshot
 from ._base import refused, unix_time
@@ -40,10 +41,6 @@ __all__ = ["STRIPE_CAPABILITIES", "StripeProvider"]
 STRIPE_CAPABILITIES = frozenset(Capability) - {Capability.CHECKOUT_COMPLETION}
 
 logger = logging.getLogger("fastapi_cashier.providers.stripe")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
@@ -99,7 +96,7 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         self.api_version = api_version
         self.tolerance_seconds = tolerance_seconds
         self._secrets = secrets
-        self._clock = clock or _utcnow
+        self._clock = clock or utcnow
         self._tls: ssl.SSLContext | None = None
         if http_client is None:
             self._tls = tls_context()
