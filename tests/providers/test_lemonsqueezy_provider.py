@@ -24,6 +24,7 @@ from fastapi_cashier.providers.base import (
     PaymentSnapshot,
     PlanRef,
     RefundRequest,
+    RefundSnapshot,
     SubscriptionSnapshot,
     check_adapter,
 )
@@ -164,7 +165,7 @@ async def test_a_refund_whose_answer_was_lost_is_settled_by_the_retry_wrapper_no
     assert retrying.faults
 
 
-async def test_a_refund_lookup_finds_nothing_when_the_attempt_never_arrived(
+async def test_a_refund_is_found_by_lookup_once_made_and_not_before(
     store: tuple[LemonSqueezyServer, LemonSqueezyProvider],
 ) -> None:
     server, provider = store
@@ -175,7 +176,15 @@ async def test_a_refund_lookup_finds_nothing_when_the_attempt_never_arrived(
     assert await provider.lookup("refund", str(request.refund_id)) is None
     await provider.refund(request)
     assert server.orders[order_id]["refunded_amount"] == 300
-    assert await provider.lookup("refund", str(request.refund_id)) is None
+    found = await provider.lookup("refund", str(request.refund_id))
+    assert isinstance(found, RefundSnapshot)
+    assert (found.provider_payment_id, found.amount, found.status) == (
+        f"orders/{order_id}",
+        Money(300, "EUR"),
+        RefundStatus.SUCCEEDED,
+    )
+    assert await provider.refund(request) == await provider.refund(request)
+    assert server.orders[order_id]["refunded_amount"] == 300
 
 
 async def test_fetch_reads_orders_invoices_subscriptions_and_checkouts(

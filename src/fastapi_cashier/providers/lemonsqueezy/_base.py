@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from ...errors import InvalidProviderRequestError
 from ...statuses import ProrationBehavior
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 PauseMode = Literal["void", "free"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,24 @@ class Attempt:
     path: str
     baseline: int
     amount: int
+
+
+class Settled(Generic[T]):
+    """The last ``size`` counting calls known to have reached Lemon Squeezy, by local id: what
+    :meth:`~fastapi_cashier.providers.lemonsqueezy.LemonSqueezyProvider.lookup` answers for them."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: OrderedDict[str, T] = OrderedDict()
+        self._size = size
+
+    def add(self, local_id: str, item: T) -> None:
+        self._items[local_id] = item
+        self._items.move_to_end(local_id)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def get(self, local_id: str) -> T | None:
+        return self._items.get(local_id)
 
 
 def refused(message: str, **details: Any) -> InvalidProviderRequestError:

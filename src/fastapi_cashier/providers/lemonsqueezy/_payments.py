@@ -34,6 +34,7 @@ from ..base import (
 from ._base import (
     Attempt,
     LemonSqueezyBase,
+    Settled,
     document,
     iso_time,
     path_id,
@@ -52,6 +53,7 @@ class PaymentsMixin(LemonSqueezyBase):
 
     one_off_variant_id: str | None
     _refund_attempts: dict[str, Attempt]
+    _refunds_done: Settled[RefundSnapshot]
     _store_currency: str | None
 
     async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
@@ -238,24 +240,24 @@ class PaymentsMixin(LemonSqueezyBase):
             if not exc.retriable:
                 self._refund_attempts.pop(local_id, None)
             raise
-        self._refund_attempts.pop(local_id, None)
+        del self._refund_attempts[local_id]
+        self._refunds_done.add(local_id, _refunded(path, request.amount.amount, str(current.get("currency"))))
         return done
 
     async def _settled_refund(self, refund_id: str) -> RefundSnapshot | None:
-        """The refund ``refund_id`` when an earlier attempt of it reached Lemon Squeezy."""
+        """The refund ``refund_id`` when it reached Lemon Squeezy: made here, or sent here with its
+        answer lost and the object's ``refunded_amount`` since grown by its amount."""
+        done = self._refunds_done.get(refund_id)
         attempt = self._refund_attempts.get(refund_id)
-        if attempt is None:
-            return None
+        if done is not None or attempt is None:
+            return done
         current = attributes(await self._client.get(attempt.path, operation=f"look up refund {refund_id}"))
         if integer(current, "refunded_amount", default=0) < attempt.baseline + attempt.amount:
             return None
-        self._refund_attempts.pop(refund_id, None)
-        return RefundSnapshot(
-            provider_refund_id=None,
-            provider_payment_id=attempt.path,
-            status=RefundStatus.SUCCEEDED,
-            amount=Money(attempt.amount, str(current.get("currency"))),
-        )
+        del self._refund_attempts[refund_id]
+        found = _refunded(attempt.path, attempt.amount, str(current.get("currency")))
+        self._refunds_done.add(refund_id, found)
+        return found
 
     async def _checkout_by_session(self, session_id: str) -> CheckoutSnapshot | None:
         """The checkout made for the local checkout session ``session_id``, from its custom data."""
@@ -302,6 +304,15 @@ class PaymentsMixin(LemonSqueezyBase):
         if not isinstance(url, str) or not url:
             raise refused("Lemon Squeezy gave no update-payment-method link for this subscription")
         return url
+
+
+def _refunded(path: str, amount: int, currency: str) -> RefundSnapshot:
+    return RefundSnapshot(
+        provider_refund_id=None,
+        provider_payment_id=path,
+        status=RefundStatus.SUCCEEDED,
+        amount=Money(amount, currency),
+    )
 
 
 def _custom(checkout: Resource) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from ..base import (
     UsageReport,
     UsageSnapshot,
 )
-from ._base import Attempt, LemonSqueezyBase, document, path_id, relationship, unlinked_plan
+from ._base import Attempt, LemonSqueezyBase, Settled, document, path_id, relationship, unlinked_plan
 from ._client import Resource
 from ._objects import attributes, integer, subscription_snapshot
 
@@ -44,6 +44,7 @@ class SubscriptionsMixin(LemonSqueezyBase):
     """Changes to subscriptions, and metered usage."""
 
     _usage_attempts: dict[str, Attempt]
+    _usage_done: Settled[UsageSnapshot]
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
         """Move to another plan's variant and/or change the seat quantity."""
@@ -79,8 +80,7 @@ class SubscriptionsMixin(LemonSqueezyBase):
         Raises:
             UnsupportedCapabilityError: ``at_period_end=False`` (a 422 problem).
         """
-        if not at_period_end:
-            self._require(Capability.CANCEL_NOW)
+        self._require(Capability.CANCEL_AT_PERIOD_END if at_period_end else Capability.CANCEL_NOW)
         subscription_id = path_id(provider_subscription_id)
         answer = await self._client.request(
             "DELETE", f"subscriptions/{subscription_id}", operation="cancel the subscription"
@@ -154,19 +154,25 @@ class SubscriptionsMixin(LemonSqueezyBase):
             if not exc.retriable:
                 self._usage_attempts.pop(key, None)
             raise
-        self._usage_attempts.pop(key, None)
+        if key in self._usage_attempts:
+            del self._usage_attempts[key]
+            self._usage_done.add(key, _recorded(item_id, report.quantity))
 
     async def _settled_usage(self, idempotency_key: str) -> UsageSnapshot | None:
-        """The usage report ``idempotency_key`` when an earlier attempt of it reached Lemon Squeezy:
-        the item's current usage grew by its quantity (usage records carry no custom data)."""
+        """The usage report ``idempotency_key`` when it reached Lemon Squeezy: recorded here, or
+        sent here with its answer lost and the item's current usage since grown by its quantity
+        (usage records carry no custom data)."""
+        done = self._usage_done.get(idempotency_key)
         attempt = self._usage_attempts.get(idempotency_key)
-        if attempt is None:
-            return None
+        if done is not None or attempt is None:
+            return done
         operation = f"look up usage report {idempotency_key}"
         if await self._current_usage(attempt.path, operation) < attempt.baseline + attempt.amount:
             return None
-        self._usage_attempts.pop(idempotency_key, None)
-        return UsageSnapshot(provider_usage_id=f"subscription-items/{attempt.path}", quantity=attempt.amount)
+        del self._usage_attempts[idempotency_key]
+        found = _recorded(attempt.path, attempt.amount)
+        self._usage_done.add(idempotency_key, found)
+        return found
 
     async def _current_usage(self, item_id: str, operation: str) -> int:
         answer = await self._client.request(
@@ -177,3 +183,7 @@ class SubscriptionsMixin(LemonSqueezyBase):
 
     async def _result(self, subscription_id: str, operation: str) -> SubscriptionResult:
         return SubscriptionResult(subscription_snapshot(await self._subscription(subscription_id, operation)))
+
+
+def _recorded(item_id: str, quantity: int) -> UsageSnapshot:
+    return UsageSnapshot(provider_usage_id=f"subscription-items/{item_id}", quantity=quantity)

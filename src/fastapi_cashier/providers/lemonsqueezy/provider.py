@@ -19,7 +19,7 @@ from ..base import (
     ProviderEvent,
     Snapshot,
 )
-from ._base import PauseMode, document, path_id, refused, relationship
+from ._base import PauseMode, Settled, document, path_id, refused, relationship
 from ._catalog import CatalogMixin
 from ._client import DEFAULT_API_BASE, LemonSqueezyClient, Resource
 from ._events import SUBSCRIBED_EVENTS, parse_event
@@ -112,8 +112,10 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         self.pause_mode = pause_mode
         self.capabilities = frozenset(capabilities) & LEMONSQUEEZY_CAPABILITIES
         self._refund_attempts = {}
+        self._refunds_done = Settled()
         self._store_currency = None
         self._usage_attempts = {}
+        self._usage_done = Settled()
 
     @classmethod
     def from_settings(cls, settings: LemonSqueezySettings) -> LemonSqueezyProvider:
