@@ -558,3 +558,22 @@ async def test_the_real_trio_delivered_backwards_converges_once_the_waiting_even
     assert (payment["amount"], payment["status"]) == (2000, "succeeded")
     assert (await lemon.get(f"/checkout-sessions/{session['id']}"))["status"] == "complete"
     assert {row.status for row in await lemon.events()} <= {"processed", "ignored"}
+
+
+async def test_a_refund_made_in_the_dashboard_is_recorded_from_order_refunded(lemon: LemonHost) -> None:
+    session = await lemon.checkout(amount=2500, currency="EUR", description="Ticket")
+    await lemon.pay(session["url"])
+    await lemon.server.flush()
+    (payment,) = (await lemon.get("/payments"))["items"]
+    (order_id,) = lemon.server.orders
+    order = lemon.server.orders[order_id]
+    order.update(
+        refunded_amount=700, refunded=True, status="partial_refund", updated_at="2099-01-01T00:00:00.000000Z"
+    )
+    await lemon.server.send("order_refunded", "orders", order_id, lemon.server.custom_data[order_id])
+    await lemon.server.flush()
+
+    after = await lemon.get(f"/payments/{payment['id']}")
+    assert (after["refunded_amount"], after["status"]) == (700, "partially_refunded")
+    rows = await lemon.events()
+    assert [row.status for row in rows if row.type == "refund.succeeded"] == ["processed"]
