@@ -292,17 +292,6 @@ class PaymentsSettings(BaseSettings):
         return self
 
     @property
-    def enabled_providers(self) -> tuple[str, ...]:
-        """Names of the built-in providers whose section is configured, in a fixed order."""
-        names: list[str] = []
-        for name in ("fake", "manual", "stripe", "paypal", "lemonsqueezy"):
-            section = getattr(self, name)
-            if section is None or (isinstance(section, ManualProviderSettings) and not section.enabled):
-                continue
-            names.append(name)
-        return tuple(names)
-
-    @property
     def should_create_tables(self) -> bool:
         """Whether start-up creates missing tables (see :attr:`DatabaseSettings.create_tables`)."""
         if self.database.create_tables is not None:

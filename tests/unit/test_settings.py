@@ -10,6 +10,7 @@ import pydantic
 import pytest
 from pydantic import SecretStr
 
+from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.settings import (
     AuthSettings,
     DatabaseSettings,
@@ -52,7 +53,8 @@ def test_defaults() -> None:
     assert settings.stripe is None
     assert settings.paypal is None
     assert settings.lemonsqueezy is None
-    assert settings.enabled_providers == ("manual",)
+    assert settings.manual is not None
+    assert settings.manual.enabled is True
     assert settings.auth.mode == "jwt"
     assert settings.auth.jwt_algorithms == ["HS256"]
 
@@ -77,8 +79,10 @@ def test_should_create_tables(environment: str, create_tables: bool | None, expe
 
 
 def test_manual_can_be_turned_off() -> None:
-    assert PaymentsSettings(manual={"enabled": False}).enabled_providers == ()
-    assert PaymentsSettings(manual=None).enabled_providers == ()
+    auth = {"jwt_secret": "a-jwt-secret-long-enough-for-hs256-signing"}
+    assert "manual" in PaymentsRouter(PaymentsSettings(auth=auth)).providers
+    assert PaymentsRouter(PaymentsSettings(manual={"enabled": False}, auth=auth)).providers == {}
+    assert PaymentsRouter(PaymentsSettings(manual=None, auth=auth)).providers == {}
 
 
 def test_settings_are_frozen() -> None:
@@ -107,7 +111,6 @@ def test_keyword_arguments_build_sections() -> None:
     assert isinstance(settings.fake.webhook_secret, SecretStr)
     assert settings.fake.webhook_secret.get_secret_value() == "w"
     assert settings.fake.auto_deliver is True
-    assert settings.enabled_providers == ("fake", "manual")
 
 
 def test_secrets_do_not_appear_in_repr_or_str() -> None:
@@ -132,7 +135,6 @@ def test_secrets_do_not_appear_in_repr_or_str() -> None:
     # The values are still there for the code that needs them.
     assert settings.stripe is not None
     assert settings.stripe.api_key.get_secret_value() == "sk_test_secret_9012"
-    assert settings.enabled_providers == ("fake", "manual", "stripe", "paypal", "lemonsqueezy")
 
 
 def test_secrets_do_not_appear_in_validation_errors() -> None:
@@ -166,7 +168,6 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.fake is not None
     assert settings.fake.webhook_secret.get_secret_value() == "env-fake-secret"
     assert settings.default_currency == "EUR"
-    assert settings.enabled_providers == ("fake", "manual")
 
 
 @pytest.mark.parametrize("raw", ["whsec_a,whsec_b", " whsec_a , whsec_b ", '["whsec_a","whsec_b"]'])
@@ -179,7 +180,6 @@ def test_stripe_webhook_secrets_from_environment(monkeypatch: pytest.MonkeyPatch
     secrets = settings.stripe.webhook_secrets
     assert all(isinstance(secret, SecretStr) for secret in secrets)
     assert [secret.get_secret_value() for secret in secrets] == ["whsec_a", "whsec_b"]
-    assert "stripe" in settings.enabled_providers
 
 
 def test_stripe_webhook_secrets_default_to_empty(monkeypatch: pytest.MonkeyPatch) -> None:
