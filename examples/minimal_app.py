@@ -7,6 +7,10 @@ uvicorn minimal_app:app --app-dir examples  # GET /hello with: fastapi-cashier t
 On PayPal instead of the fake provider, by the environment alone (docs/paypal.rst):
 PAYMENTS_PAYPAL__CLIENT_ID, PAYMENTS_PAYPAL__CLIENT_SECRET, PAYMENTS_PAYPAL__WEBHOOK_ID,
 PAYMENTS_PAYPAL__MODE=sandbox and PAYMENTS_DEFAULT_PROVIDER=paypal.
+
+On Lemon Squeezy instead, by configuration alone (docs/lemonsqueezy.rst):
+export PAYMENTS_LEMONSQUEEZY__API_KEY=... PAYMENTS_LEMONSQUEEZY__STORE_ID=...
+export PAYMENTS_LEMONSQUEEZY__WEBHOOK_SECRETS=... PAYMENTS_DEFAULT_PROVIDER=lemonsqueezy
 """
 
 import logging

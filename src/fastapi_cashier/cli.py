@@ -24,6 +24,7 @@ from .webhooks.inbox import DeliveryResult
 
 if TYPE_CHECKING:
     from .api.router import PaymentsRouter
+    from .providers.lemonsqueezy import LemonSqueezyProvider
 
 T = TypeVar("T")
 
@@ -521,6 +522,84 @@ def tax_recheck(limit: int, app_path: str | None) -> None:
     except CashierError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"{counts['valid']} valid, {counts['invalid']} invalid, {counts['unavailable']} unavailable")
+
+
+@main.group()
+def lemonsqueezy() -> None:
+    """Lemon Squeezy: the store's webhook, and how plans map onto its variants."""
+
+
+def _lemonsqueezy(payments: PaymentsRouter) -> LemonSqueezyProvider:
+    from .providers.lemonsqueezy import LemonSqueezyProvider
+
+    provider = payments.providers.get("lemonsqueezy")
+    if not isinstance(provider, LemonSqueezyProvider):
+        raise click.ClickException(
+            "Lemon Squeezy is not enabled: set PAYMENTS_LEMONSQUEEZY__API_KEY, __STORE_ID and "
+            "__WEBHOOK_SECRETS"
+        )
+    return provider
+
+
+@lemonsqueezy.group("webhook")
+def lemonsqueezy_webhook() -> None:
+    """The store's webhook."""
+
+
+@lemonsqueezy_webhook.command("register")
+@click.argument("url")
+@click.option(
+    "--secret",
+    default=None,
+    help="Signing secret; default: the first of PAYMENTS_LEMONSQUEEZY__WEBHOOK_SECRETS.",
+)
+@_app_option
+def lemonsqueezy_webhook_register(url: str, secret: str | None, app_path: str | None) -> None:
+    """Create the store's webhook to URL (your POST {prefix}/webhooks/lemonsqueezy) for every event used."""
+
+    async def work(payments: PaymentsRouter) -> str:
+        created = await _lemonsqueezy(payments).register_webhook(url, secret=secret)
+        events = created.get("attributes", {}).get("events") or []
+        return f"webhook {created['id']} -> {url} for {len(events)} events: {', '.join(events)}"
+
+    try:
+        click.echo(_run_with_router(app_path, work))
+    except CashierError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@lemonsqueezy.command("plans")
+@_app_option
+def lemonsqueezy_plans(app_path: str | None) -> None:
+    """Show which variant each active plan links to, the plans left unlinked and the prices that differ.
+
+    Changes nothing, here or at Lemon Squeezy; `catalog sync --provider lemonsqueezy` stores the links.
+    Exits with status 1 when a plan is left unlinked.
+    """
+    from .providers.lemonsqueezy import CatalogLinks
+
+    async def work(payments: PaymentsRouter) -> tuple[CatalogLinks, dict[uuid.UUID, str]]:
+        provider = _lemonsqueezy(payments)
+        async with payments.service() as svc:
+            plans = [await svc.catalog.plan_ref(plan, provider) for plan in await svc.catalog.list_active()]
+        names = {plan.id: plan.name for plan in plans}
+        return await provider.link_catalog(plans), names
+
+    try:
+        links, names = _run_with_router(app_path, work)
+    except CashierError as exc:
+        raise click.ClickException(exc.message) from exc
+    for plan_id, variant_id in links.links.items():
+        click.echo(f"linked    {names[plan_id]} ({plan_id}) -> variant {variant_id}")
+    for difference in links.price_differences:
+        click.echo(
+            f"price     {difference.plan_name}: plan {difference.plan_amount}, "
+            f"variant {difference.variant_id} {difference.variant_amount} (minor units)"
+        )
+    for plan in links.unmatched:
+        click.echo(f"unmatched {plan.name} ({plan.id}): no variant with its name, interval and price")
+    if links.unmatched:
+        sys.exit(1)
 
 
 @main.command("reconcile")

@@ -208,11 +208,28 @@ class PayPalSettings(_Section):
 
 
 class LemonSqueezySettings(_Section):
-    """Lemon Squeezy."""
+    """Lemon Squeezy. ``webhook_secrets`` takes several secrets so they can be rotated.
+
+    Attributes:
+        api_key: An API key of the store's mode (test or live).
+        store_id: The store sales are made in.
+        webhook_secrets: The signing secrets of the store's webhooks.
+        api_base: Another address for the API (a test server); ``None`` is Lemon Squeezy itself.
+        one_off_variant_id: The variant one-off payments are sold as (at a custom price); by
+            default the store's first published variant that is not a subscription.
+        plan_variants: Plan id or plan name -> variant id, for plans that catalog sync should
+            link to a variant explicitly instead of by matching name, price and interval.
+        pause_mode: How a paused subscription behaves: ``void`` (no service, no invoices) or
+            ``free`` (service goes on, nothing is collected).
+    """
 
     api_key: SecretStr
     store_id: str
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    api_base: HttpUrl | None = None
+    one_off_variant_id: str | None = None
+    plan_variants: dict[str, str] = Field(default_factory=dict)
+    pause_mode: Literal["void", "free"] = "void"
 
     _split = field_validator("webhook_secrets", mode="before")(_split_secrets)
 

@@ -325,3 +325,27 @@ def test_auth_configured() -> None:
     )
     assert PaymentsSettings().auth.configured is False
     assert PaymentsSettings(auth={"jwt_secret": "s"}).auth.configured is True
+
+
+def test_lemonsqueezy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_LEMONSQUEEZY__API_KEY", "ls-key-1357")
+    monkeypatch.setenv("PAYMENTS_LEMONSQUEEZY__STORE_ID", "91257")
+    monkeypatch.setenv("PAYMENTS_LEMONSQUEEZY__WEBHOOK_SECRETS", "new-secret,old-secret")
+    monkeypatch.setenv("PAYMENTS_LEMONSQUEEZY__API_BASE", "http://127.0.0.1:8421/v1")
+    monkeypatch.setenv("PAYMENTS_LEMONSQUEEZY__PLAN_VARIANTS", '{"Team monthly": "394420"}')
+    monkeypatch.setenv("PAYMENTS_LEMONSQUEEZY__PAUSE_MODE", "free")
+
+    section = PaymentsSettings().lemonsqueezy
+
+    assert section is not None
+    assert section.store_id == "91257"
+    assert [secret.get_secret_value() for secret in section.webhook_secrets] == ["new-secret", "old-secret"]
+    assert str(section.api_base) == "http://127.0.0.1:8421/v1"
+    assert section.plan_variants == {"Team monthly": "394420"}
+    assert (section.pause_mode, section.one_off_variant_id) == ("free", None)
+    assert "ls-key-1357" not in repr(section)
+
+
+def test_lemonsqueezy_pause_mode_is_void_or_free() -> None:
+    with pytest.raises(pydantic.ValidationError, match="pause_mode"):
+        PaymentsSettings(lemonsqueezy={"api_key": "k", "store_id": "1", "pause_mode": "later"})

@@ -123,12 +123,10 @@ class PaymentsRouter(APIRouter):
             built["paypal"] = PayPalProvider.from_settings(
                 settings.paypal, tolerance_seconds=settings.webhooks.tolerance_seconds
             )
-        for name in ("lemonsqueezy",):
-            if getattr(settings, name) is not None:
-                raise ConfigurationError(
-                    f"the {name} section is set, but the {name} adapter is not part of this release; "
-                    f"remove PAYMENTS_{name.upper()}__* or pass your own adapter with providers=[...]"
-                )
+        if settings.lemonsqueezy is not None:
+            from ..providers.lemonsqueezy import LemonSqueezyProvider
+
+            built["lemonsqueezy"] = LemonSqueezyProvider.from_settings(settings.lemonsqueezy)
         for provider in extra:
             if isinstance(provider, type):
                 # A class has the protocol's attributes too; its methods would be unbound.

@@ -18,6 +18,7 @@ from ..db.repositories import (
     CheckoutSessionRepository,
     PaymentRepository,
     PlanRepository,
+    ProviderObjectRepository,
     RefundRepository,
     SubscriptionRepository,
 )
@@ -25,6 +26,7 @@ from ..errors import AwaitingObjectError, ConflictError
 from ..money import Money
 from ..providers.base import (
     CheckoutSnapshot,
+    EventType,
     InvoiceSnapshot,
     PaymentSnapshot,
     ProviderEvent,
@@ -42,6 +44,7 @@ from ..statuses import (
     SubscriptionStatus,
 )
 from ._base import DomainService, now
+from .catalog_sync import PRICE_OBJECT
 from .transitions import record_creation, transition
 
 __all__ = ["ApplyOutcome", "AwaitingObjectError", "EventApplier"]
@@ -206,6 +209,16 @@ class EventApplier(DomainService):
         payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
         if not moved and payment.status is not snapshot.status:
             return _ignored(f"a payment cannot move from {payment.status.value} to {snapshot.status.value}")
+        if (
+            event.type == EventType.CHECKOUT_COMPLETED
+            and payment.status is PaymentStatus.SUCCEEDED
+            and checkout is not None
+            and checkout.status is CheckoutSessionStatus.OPEN
+        ):
+            # A checkout completion that carries its payment (Lemon Squeezy's order_created): the
+            # provider has no separate event for the checkout.
+            checkout.status = CheckoutSessionStatus.COMPLETE
+            checkout.completed_at = event.occurred_at
         return PROCESSED
 
     async def _create_payment(
@@ -279,7 +292,7 @@ class EventApplier(DomainService):
         )
         if subscription is None and checkout is not None and checkout.subscription_id is not None:
             subscription = await subscriptions.get_or_none(checkout.subscription_id, for_update=True)
-        plan_id = await self._plan_id(event, checkout)
+        plan_id = await self._plan_id(event, checkout, snapshot.provider_price_id)
         if subscription is None:
             if checkout is None or plan_id is None:
                 return _ignored("no local checkout session or subscription matches this subscription")
@@ -311,8 +324,18 @@ class EventApplier(DomainService):
         subscription.provider_updated_at = _latest(subscription.provider_updated_at, event.occurred_at)
         return PROCESSED
 
-    async def _plan_id(self, event: ProviderEvent, checkout: CheckoutSession | None) -> uuid.UUID | None:
-        """The local plan of a subscription event: the adapter's metadata, else the checkout's plan."""
+    async def _plan_id(
+        self, event: ProviderEvent, checkout: CheckoutSession | None, provider_price_id: str | None
+    ) -> uuid.UUID | None:
+        """The local plan of a subscription event: the plan whose synced price the subscription
+        names (metadata set at checkout goes stale after a plan change where the provider cannot
+        update it, as at Lemon Squeezy), else the adapter's metadata, else the checkout's plan."""
+        if provider_price_id:
+            link = await ProviderObjectRepository(session=self.session).by_provider_id(
+                event.provider, PRICE_OBJECT, provider_price_id
+            )
+            if link is not None and await PlanRepository(session=self.session).get_or_none(link.object_id):
+                return link.object_id
         local = _parse_uuid(event.local_ids.get("plan_id"))
         if local is not None and await PlanRepository(session=self.session).get_or_none(local) is not None:
             return local
