@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -84,8 +84,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         when = datetime.fromisoformat(created)
         if when.tzinfo is None:
             raise ValueError("naive timestamp")
+        when.astimezone(UTC)  # a forged one may have no UTC equivalent
         return when, uuid.UUID(hex=row_hex)
-    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        binascii.Error,
+        json.JSONDecodeError,
+    ) as exc:
         # AttributeError: a row id that is not a string (``uuid.UUID(hex=5)``).
         raise ValidationError("cursor is not one this API returned", field="cursor") from exc
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from ...errors import ValidationError
 from ..auth import Principal
 from ..idempotency import IDEMPOTENT_REPLAYED_HEADER
+from ..schemas import utc_representable
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -49,4 +50,9 @@ def require_aware(value: datetime | None, field: str) -> datetime | None:
     """Query timestamps must carry a time zone; naive ones are ambiguous."""
     if value is not None and value.tzinfo is None:
         raise ValidationError(f"{field} must include a time zone, e.g. 2026-01-01T00:00:00Z", field=field)
+    if value is not None:
+        try:
+            utc_representable(value)
+        except ValueError as exc:
+            raise ValidationError(f"{field}: {exc}", field=field) from None
     return value
