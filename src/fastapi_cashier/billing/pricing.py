@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from ..providers.base import PlanRef
 
 __all__ = [
+    "MAX_QUANTITY",
+    "MAX_STORABLE_AMOUNT",
     "PriceLine",
     "PricePreview",
     "PriceSpec",
@@ -47,8 +49,14 @@ __all__ = [
     "add_interval",
     "price",
     "prorate",
+    "storable_period_total",
     "validate_spec",
 ]
+
+#: The largest amount the database stores (a signed 64-bit ``BIGINT``).
+MAX_STORABLE_AMOUNT: Final = 2**63 - 1
+#: The most units or seats a plan may be bought with.
+MAX_QUANTITY: Final = 100_000
 
 _UNTIERED: Final = frozenset({PricingModel.FLAT, PricingModel.PER_UNIT, PricingModel.FREE})
 _TIERED: Final = frozenset({PricingModel.TIERED_GRADUATED, PricingModel.TIERED_VOLUME})
@@ -265,8 +273,9 @@ def price(spec: PriceSpec, *, quantity: int = 1, usage: int = 0) -> PricePreview
 
     Raises:
         TypeError: ``quantity`` or ``usage`` is a ``float``, ``bool`` or other non-int.
-        ValidationError: a negative ``quantity`` or ``usage`` (``field`` names it), or a spec
-            :func:`validate_spec` refuses.
+        ValidationError: a negative ``quantity`` or ``usage`` (``field`` names it), a total
+            above :data:`MAX_STORABLE_AMOUNT` (``field`` ``"quantity"``, or ``"usage"`` for
+            ``metered``), or a spec :func:`validate_spec` refuses.
     """
     quantity = _count(quantity, "quantity")
     usage = _count(usage, "usage")
@@ -290,7 +299,30 @@ def price(spec: PriceSpec, *, quantity: int = 1, usage: int = 0) -> PricePreview
     else:
         lines = [PriceLine("free", 1, 0, 0)]
     total = Money(sum(line.amount for line in lines), currency)
+    if total.amount > MAX_STORABLE_AMOUNT:
+        field = "usage" if model is PricingModel.METERED else "quantity"
+        raise ValidationError(
+            f"the period total of {total.amount} minor units exceeds the largest storable amount "
+            f"({MAX_STORABLE_AMOUNT})",
+            field=field,
+            details={"total": str(total.amount), "maximum": str(MAX_STORABLE_AMOUNT)},
+        )
     return PricePreview(total=total, lines=tuple(lines))
+
+
+def storable_period_total(spec: PriceSpec, *, quantity: int, field: str) -> Money:
+    """The period total at ``quantity``, refused under ``field`` when the database cannot store it.
+
+    Raises:
+        ValidationError: the total exceeds :data:`MAX_STORABLE_AMOUNT`; ``field`` names the
+            input that made it (``"plan_id"`` for a plan change, ``"unit_amount"`` for a plan).
+    """
+    try:
+        return price(spec, quantity=quantity).total
+    except ValidationError as exc:
+        if "total" not in exc.details:
+            raise
+        raise ValidationError(exc.message, field=field, details=exc.details) from None
 
 
 def _count(value: object, field: str) -> int:
