@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from ...errors import ValidationError
+from ...settings import origin_of
 from ..auth import Principal
 from ..idempotency import IDEMPOTENT_REPLAYED_HEADER
 from ..schemas import utc_representable
@@ -56,3 +57,23 @@ def require_aware(value: datetime | None, field: str) -> datetime | None:
         except ValueError as exc:
             raise ValidationError(f"{field}: {exc}", field=field) from None
     return value
+
+
+def check_redirect(payments: PaymentsRouter, request: Request, url: str | None, field: str) -> None:
+    """Refuse a URL the payer would be sent to that is not on an allowed origin (no open redirect).
+
+    Allowed: the origin of the request the router serves, and ``settings.allowed_redirect_origins``.
+
+    Raises:
+        ValidationError: ``field`` names the refused URL.
+    """
+    if url is None:
+        return
+    allowed = {origin_of(payments.base_url(request)), *payments.settings.allowed_redirect_origins}
+    if origin_of(url) not in allowed:
+        listed = ", ".join(sorted(origin for origin in allowed if origin is not None))
+        raise ValidationError(
+            f"{field} must be on an allowed origin ({listed}); add its origin to "
+            "allowed_redirect_origins (PAYMENTS_ALLOWED_REDIRECT_ORIGINS) to allow it",
+            field=field,
+        )
