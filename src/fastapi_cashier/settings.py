@@ -28,6 +28,7 @@ __all__ = [
     "ProviderCallSettings",
     "StripeSettings",
     "WebhookSettings",
+    "origin_of",
 ]
 
 Environment = Literal["development", "test", "production"]
