@@ -273,9 +273,8 @@ def price(spec: PriceSpec, *, quantity: int = 1, usage: int = 0) -> PricePreview
 
     Raises:
         TypeError: ``quantity`` or ``usage`` is a ``float``, ``bool`` or other non-int.
-        ValidationError: a negative ``quantity`` or ``usage`` (``field`` names it), a total
-            above :data:`MAX_STORABLE_AMOUNT` (``field`` ``"quantity"``, or ``"usage"`` for
-            ``metered``), or a spec :func:`validate_spec` refuses.
+        ValidationError: a negative ``quantity`` or ``usage`` (``field`` names it), or a spec
+            :func:`validate_spec` refuses.
     """
     quantity = _count(quantity, "quantity")
     usage = _count(usage, "usage")
@@ -299,30 +298,28 @@ def price(spec: PriceSpec, *, quantity: int = 1, usage: int = 0) -> PricePreview
     else:
         lines = [PriceLine("free", 1, 0, 0)]
     total = Money(sum(line.amount for line in lines), currency)
-    if total.amount > MAX_STORABLE_AMOUNT:
-        field = "usage" if model is PricingModel.METERED else "quantity"
-        raise ValidationError(
-            f"the period total of {total.amount} minor units exceeds the largest storable amount "
-            f"({MAX_STORABLE_AMOUNT})",
-            field=field,
-            details={"total": str(total.amount), "maximum": str(MAX_STORABLE_AMOUNT)},
-        )
     return PricePreview(total=total, lines=tuple(lines))
 
 
 def storable_period_total(spec: PriceSpec, *, quantity: int, field: str) -> Money:
     """The period total at ``quantity``, refused under ``field`` when the database cannot store it.
 
+    :func:`price` itself is exact at any size; this is the check for totals about to be stored.
+
     Raises:
         ValidationError: the total exceeds :data:`MAX_STORABLE_AMOUNT`; ``field`` names the
-            input that made it (``"plan_id"`` for a plan change, ``"unit_amount"`` for a plan).
+            input that made it (``"quantity"``, ``"plan_id"`` for a plan change, ``"unit_amount"``
+            for a plan), or :func:`price` refuses the spec.
     """
-    try:
-        return price(spec, quantity=quantity).total
-    except ValidationError as exc:
-        if "total" not in exc.details:
-            raise
-        raise ValidationError(exc.message, field=field, details=exc.details) from None
+    total = price(spec, quantity=quantity).total
+    if total.amount > MAX_STORABLE_AMOUNT:
+        raise ValidationError(
+            f"the period total of {total.amount} minor units exceeds the largest storable amount "
+            f"({MAX_STORABLE_AMOUNT})",
+            field=field,
+            details={"total": str(total.amount), "maximum": str(MAX_STORABLE_AMOUNT)},
+        )
+    return total
 
 
 def _count(value: object, field: str) -> int:
