@@ -74,7 +74,13 @@ class Harness:
         return {"session": detail.json(), "redirect": submitted.headers["location"]}
 
 
-TEST_SHOP_ORIGINS = ("https://shop.example", "https://shop.test", "https://app.example", "https://a.example")
+TEST_SHOP_ORIGINS = (
+    "https://shop.example",
+    "https://shop.test",
+    "https://app.example",
+    "https://a.example",
+    "https://host.example",
+)
 
 
 def settings_for(database_url: str, **overrides: Any) -> PaymentsSettings:
