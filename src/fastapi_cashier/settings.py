@@ -7,8 +7,10 @@ A provider section left ``None`` means that provider is off.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -30,6 +32,7 @@ __all__ = [
     "TaxSettings",
     "VIESSettings",
     "WebhookSettings",
+    "origin_of",
 ]
 
 Environment = Literal["development", "test", "production"]
@@ -45,6 +48,26 @@ def _split_secrets(value: Any) -> Any:
             return json.loads(stripped)
         return [part.strip() for part in stripped.split(",") if part.strip()]
     return value
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an absolute http(s) URL, lower-cased, default port left out;
+    ``None`` for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}" if port in (None, _DEFAULT_PORTS[scheme]) else f"{scheme}://{host}:{port}"
 
 
 class _Section(BaseModel):
@@ -359,7 +382,7 @@ class PaymentsSettings(BaseSettings):
         env_nested_delimiter="__",
         env_file=".env",
         env_file_encoding="utf-8",
-        extra="ignore",
+        extra="forbid",
         frozen=True,
         # Errors of the model validators would otherwise echo the raw input, secrets included.
         hide_input_in_errors=True,
@@ -378,6 +401,48 @@ class PaymentsSettings(BaseSettings):
     fake: FakeProviderSettings | None = None
     manual: ManualProviderSettings | None = Field(default_factory=ManualProviderSettings)
     tax: TaxSettings = Field(default_factory=TaxSettings)
+    allowed_redirect_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Origins (scheme://host[:port]) that success_url, cancel_url and the portal return_url may "
+            "point to, besides the origin of the request the router serves; env: comma-separated."
+        ),
+    )
+
+    @field_validator("allowed_redirect_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        value = _split_secrets(value)
+        if not isinstance(value, list):
+            return value
+        origins = []
+        for item in value:
+            origin = origin_of(item) if isinstance(item, str) else None
+            if origin is None or origin_of(item.rstrip("/")) != item.strip().rstrip("/").lower():
+                raise ValueError(
+                    f"allowed_redirect_origins: {item!r} is not an origin like https://shop.example"
+                )
+            origins.append(origin)
+        return origins
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_environment_variables(cls, data: Any) -> Any:
+        # Keyword arguments and .env entries are checked by extra="forbid"; a misspelled
+        # PAYMENTS_* environment variable would otherwise be silently ignored.
+        prefix = "PAYMENTS_"
+        known = set(cls.model_fields)
+        unknown = sorted(
+            name
+            for name in os.environ
+            if name.upper().startswith(prefix) and name[len(prefix) :].lower().split("__", 1)[0] not in known
+        )
+        if unknown:
+            raise ValueError(
+                f"unknown setting(s) in the environment: {', '.join(unknown)}; "
+                f"known sections and keys: {', '.join(sorted(known))}"
+            )
+        return data
 
     @field_validator("default_currency", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from fastapi_cashier import migrations
 from fastapi_cashier.cli import main
 from fastapi_cashier.db import Base
+from fastapi_cashier.db.base import Identifier
 
 pytestmark = pytest.mark.anyio
 
@@ -80,3 +81,39 @@ async def test_cli_upgrade_current_downgrade(
     assert f"{head} (up to date)" in await anyio.to_thread.run_sync(invoke, "db", "current")
     assert "revision base" in await anyio.to_thread.run_sync(invoke, "db", "downgrade", "base")
     assert "base (behind head" in await anyio.to_thread.run_sync(invoke, "db", "current")
+
+
+def _identifier_columns() -> set[tuple[str, str]]:
+    return {
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, Identifier)
+    }
+
+
+def _collations(connection: sa.Connection) -> dict[tuple[str, str], str | None]:
+    rows = connection.execute(
+        sa.text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+            " WHERE table_schema = DATABASE()"
+        )
+    )
+    return {(table, column): collation for table, column, collation in rows}
+
+
+async def test_upgrade_gives_identifiers_a_binary_collation_on_mysql(fresh_database_url: str) -> None:
+    if not fresh_database_url.startswith("mysql"):
+        pytest.skip("collations are a MariaDB/MySQL matter; SQLite and PostgreSQL compare exactly")
+    await anyio.to_thread.run_sync(migrations.upgrade, fresh_database_url)
+
+    collations = await _inspect(fresh_database_url, _collations)
+
+    identifiers = _identifier_columns()
+    assert ("cashier_customers", "external_id") in identifiers
+    assert {collations[column] for column in identifiers} <= {"utf8mb4_nopad_bin", "utf8mb4_0900_bin"}
+    assert collations[("cashier_customers", "email")] not in {"utf8mb4_nopad_bin", "utf8mb4_0900_bin"}
+    # Down to the revision before: the server's default collation again.
+    await anyio.to_thread.run_sync(migrations.downgrade, fresh_database_url, "0002")
+    collations = await _inspect(fresh_database_url, _collations)
+    assert collations[("cashier_customers", "external_id")] not in {"utf8mb4_nopad_bin", "utf8mb4_0900_bin"}

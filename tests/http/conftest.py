@@ -74,6 +74,15 @@ class Harness:
         return {"session": detail.json(), "redirect": submitted.headers["location"]}
 
 
+TEST_SHOP_ORIGINS = (
+    "https://shop.example",
+    "https://shop.test",
+    "https://app.example",
+    "https://a.example",
+    "https://host.example",
+)
+
+
 def settings_for(database_url: str, **overrides: Any) -> PaymentsSettings:
     values: dict[str, Any] = {
         "environment": "test",
@@ -85,6 +94,8 @@ def settings_for(database_url: str, **overrides: Any) -> PaymentsSettings:
         "webhooks": {"retry_loop": False},
         # Faults are retried at once: tests measure behaviour, not waiting.
         "provider_calls": {"backoff_seconds": 0},
+        # The shops the tests send payers back to (the app itself, http://testserver, always is).
+        "allowed_redirect_origins": list(TEST_SHOP_ORIGINS),
     }
     values.update(overrides)
     return PaymentsSettings(**values)

@@ -496,3 +496,60 @@ async def test_host_authenticate_hook_works_end_to_end(host_client: httpx.AsyncC
     assert refund.status_code == 201, refund.text
     detail = await client.get(f"/billing/payments/{payment_id}", headers={"X-User": "host-alice"})
     assert detail.json()["refunded_amount"] == 500
+
+
+# ---------------------------------------------------------------------- claims the database cannot store
+
+
+@pytest.mark.parametrize(
+    "subject", ["ali\x00ce", "\x00", "a" * 256], ids=["nul_inside", "only_nul", "too_long"]
+)
+async def test_a_subject_the_database_cannot_store_is_refused_with_401(
+    harness: Harness, subject: str
+) -> None:
+    token = create_token(harness.settings.auth, subject)
+
+    response = await harness.client.get("/billing/me", headers={"Authorization": f"Bearer {token}"})
+
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert "sub" in response.json()["detail"]
+    # The caller is refused, nobody is locked out: alice still works, and no row was written.
+    assert (await harness.client.get("/billing/me", headers=harness.auth("alice"))).status_code == 200
+    customers = await harness.client.get("/billing/admin/customers", headers=harness.auth("root", admin=True))
+    assert [c["external_id"] for c in customers.json()["items"]] == ["alice"]
+
+
+@pytest.mark.parametrize(
+    "email", ["bob\x00@example.com", "b" * 310 + "@example.com", "   "], ids=["nul", "too_long", "blank"]
+)
+async def test_an_email_the_database_cannot_store_is_dropped(harness: Harness, email: str) -> None:
+    token = create_token(harness.settings.auth, "bob", email=email)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    first = await harness.client.get("/billing/me", headers=headers)
+    again = await harness.client.get("/billing/me", headers=headers)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["external_id"] == "bob"
+    assert first.json()["email"] is None
+    assert again.json()["id"] == first.json()["id"]
+
+
+async def test_a_host_authenticator_returning_an_unstorable_subject_is_refused(
+    engine: Any, database_url: str
+) -> None:
+    async def authenticate(x_user: Annotated[str, Header()]) -> Principal:
+        return Principal(subject=x_user.replace("NUL", "\x00"))
+
+    payments = PaymentsRouter(settings_for(database_url), authenticate=authenticate)
+    app = FastAPI()
+    app.include_router(payments, prefix="/billing")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            refused = await client.get("/billing/me", headers={"X-User": "carolNUL"})
+            accepted = await client.get("/billing/me", headers={"X-User": "carol"})
+
+    assert refused.status_code == 401, refused.text
+    assert accepted.status_code == 200, accepted.text

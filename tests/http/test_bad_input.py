@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,16 @@ BAD_CURSORS = {
     ).decode(),
     "int_row_id": base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", 5]').decode(),
     "list_row_id": base64.urlsafe_b64encode(b'["2026-01-01T00:00:00+00:00", [1]]').decode(),
+    "before_year_one_in_utc": base64.urlsafe_b64encode(
+        b'["0001-01-01T00:00:00+01:00", "00000000000000000000000000000000"]'
+    ).decode(),
+    "after_year_9999_in_utc": base64.urlsafe_b64encode(
+        b'["9999-12-31T23:59:59-01:00", "00000000000000000000000000000000"]'
+    ).decode(),
 }
+
+# Valid ISO 8601 timestamps with no UTC equivalent (converting them overflows).
+OUT_OF_RANGE_TIMES = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -373,6 +383,40 @@ async def test_listing_refuses_a_naive_timestamp(harness: Harness, path: str, pa
     assert "time zone" in problem["detail"]
     aware = await harness.client.get(path, params={param: "2026-01-01T00:00:00Z"}, headers=admin(harness))
     assert aware.status_code == 200, aware.text
+
+
+@pytest.mark.parametrize("path", ["/billing/payments", "/billing/admin/payments"])
+@pytest.mark.parametrize("param", ["created_after", "created_before"])
+@pytest.mark.parametrize("value", OUT_OF_RANGE_TIMES)
+async def test_listing_refuses_a_timestamp_out_of_range(
+    harness: Harness, path: str, param: str, value: str
+) -> None:
+    response = await harness.client.get(path, params={param: value}, headers=admin(harness))
+    problem = assert_domain_refusal(response, param)
+    assert "out of range" in problem["detail"]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE_TIMES)
+async def test_usage_refuses_a_recorded_at_out_of_range(harness: Harness, value: str) -> None:
+    response = await harness.client.post(
+        f"/billing/subscriptions/{uuid.uuid4()}/usage",
+        json={"quantity": 1, "recorded_at": value},
+        headers=harness.auth(),
+    )
+    problem = assert_invalid_field(response, "recorded_at")
+    assert "out of range" in problem["detail"]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE_TIMES)
+async def test_a_credit_grant_refuses_an_expires_at_out_of_range(harness: Harness, value: str) -> None:
+    customer_id = await alice_id(harness)
+    response = await harness.client.post(
+        f"/billing/admin/customers/{customer_id}/credits",
+        json={"amount": 10, "reason": "goodwill", "expires_at": value},
+        headers=admin(harness),
+    )
+    problem = assert_invalid_field(response, "expires_at")
+    assert "out of range" in problem["detail"]
 
 
 @pytest.mark.parametrize("path", ["/billing/payments", "/billing/admin/payments"])

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import anyio
 import pytest
+import sqlalchemy as sa
+
+from fastapi_cashier.db.models import Payment, Refund
 
 from .conftest import Harness
 
@@ -107,3 +112,23 @@ async def test_refund_of_an_unpaid_payment_is_refused(harness: Harness) -> None:
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"
     assert "failed payment cannot be refunded" in response.json()["detail"]
+
+
+async def test_refund_of_a_payment_without_provider_id_reserves_nothing(harness: Harness) -> None:
+    payment_id = await _paid(harness, amount=1000)
+    async with harness.payments.session_factory() as session:
+        payment = await session.get(Payment, uuid.UUID(payment_id))
+        assert payment is not None
+        payment.provider_payment_id = None
+        await session.commit()
+
+    response = await harness.client.post(
+        f"/billing/admin/payments/{payment_id}/refunds", json={}, headers=harness.auth("root", **ADMIN)
+    )
+
+    assert response.status_code == 409, response.text
+    assert "no provider payment id" in response.json()["detail"]
+    assert (await _payment(harness, payment_id))["refunded_amount"] == 0
+    async with harness.payments.session_factory() as session:
+        assert (await session.scalars(sa.select(Refund))).all() == []
+    assert harness.fake.refunds == {}

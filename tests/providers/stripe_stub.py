@@ -195,7 +195,8 @@ class StripeStub:
         """The object as Stripe answers it: internal fields dropped, ``expand`` paths inlined."""
         rendered = {key: copy.deepcopy(value) for key, value in obj.items() if not key.startswith("_")}
         for path in expand or []:
-            if path in rendered and isinstance(rendered[path], str):
+            # An object the stub never held (one of an event recorded elsewhere) stays an id.
+            if path in rendered and isinstance(rendered[path], str) and rendered[path] in self.objects:
                 rendered[path] = self.render(self.objects[rendered[path]])
         return rendered
 
@@ -602,7 +603,9 @@ class StripeStub:
         wanted = params.get("payment", {}).get("payment_intent")
         expand = "data.invoice" in params.get("expand", [])
         for invoice in [o for o in self.objects.values() if o["object"] == "invoice"]:
-            if invoice["id"] == params.get("invoice") or (wanted and invoice["_payment_intent"] == wanted):
+            if invoice["id"] == params.get("invoice") or (
+                wanted and invoice.get("_payment_intent") == wanted
+            ):
                 return self._invoice_payments(invoice["id"], expand_invoice=expand)
         return {"object": "list", "url": "/v1/invoice_payments", "has_more": False, "data": []}
 

@@ -668,3 +668,42 @@ def raw(event_type: str, obj: dict[str, Any], **fields: Any) -> bytes:
 def test_bodies_that_are_not_usable_events_are_refused(body: bytes, message: str) -> None:
     with pytest.raises(WebhookError, match=message):
         parse_event(body)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payment_status", "expected"),
+    [
+        ("checkout.session.completed", "paid", CheckoutSessionStatus.COMPLETE),
+        ("checkout.session.completed", "no_payment_required", CheckoutSessionStatus.COMPLETE),
+        # Completed with a payment method that settles later: the session is done all the same.
+        ("checkout.session.completed", "unpaid", CheckoutSessionStatus.COMPLETE),
+        ("checkout.session.expired", "unpaid", CheckoutSessionStatus.EXPIRED),
+    ],
+)
+def test_a_checkout_session_of_an_older_api_version_without_status_follows_its_event(
+    event_type: str, payment_status: str, expected: CheckoutSessionStatus
+) -> None:
+    session = checkout_session(payment_status=payment_status)
+    del session["status"]
+
+    snapshot = event(event_type, session).snapshot
+
+    assert isinstance(snapshot, CheckoutSnapshot)
+    assert snapshot.status is expected
+
+
+@pytest.mark.parametrize("stripe_object", ["balance", "discount", "invoice"])
+def test_an_unmapped_event_whose_object_has_no_id_is_recorded_as_ignored(stripe_object: str) -> None:
+    parsed = event(f"{stripe_object}.upcoming", {"object": stripe_object, "amount": 1})
+
+    assert parsed.snapshot is None
+    assert parsed.type == f"{stripe_object}.upcoming"
+    assert parsed.object_id == ""
+
+
+def test_a_handled_event_whose_object_has_no_id_is_refused() -> None:
+    session = checkout_session()
+    del session["id"]
+
+    with pytest.raises(WebhookError, match="has no id"):
+        event("checkout.session.completed", session)

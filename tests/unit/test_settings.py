@@ -349,3 +349,50 @@ def test_lemonsqueezy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 def test_lemonsqueezy_pause_mode_is_void_or_free() -> None:
     with pytest.raises(pydantic.ValidationError, match="pause_mode"):
         PaymentsSettings(lemonsqueezy={"api_key": "k", "store_id": "1", "pause_mode": "later"})
+
+
+# ---------------------------------------------------------------------- unknown keys and redirect origins
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"databse": {"url": "sqlite+aiosqlite:///x.db"}}, "databse"),
+        ({"database": {"urll": "sqlite+aiosqlite:///x.db"}}, "urll"),
+        ({"webhooks": {"tolerance": 10}}, "tolerance"),
+        ({"default_currencey": "EUR"}, "default_currencey"),
+    ],
+)
+def test_a_misspelled_section_or_key_raises_naming_it(values: dict[str, object], named: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=named):
+        PaymentsSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "named"),
+    [
+        ("PAYMENTS_DATABSE__URL", "PAYMENTS_DATABSE__URL"),
+        ("PAYMENTS_DATABASE__URLL", "database.urll"),
+        ("PAYMENTS_JWT_SECRET", "PAYMENTS_JWT_SECRET"),
+        ("payments_defualt_provider", "payments_defualt_provider"),
+    ],
+)
+def test_a_misspelled_environment_variable_raises_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, "x")
+    with pytest.raises(pydantic.ValidationError, match=named):
+        PaymentsSettings()
+
+
+def test_redirect_origins_come_from_the_environment_normalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAYMENTS_ALLOWED_REDIRECT_ORIGINS", "https://Shop.example, http://localhost:8000")
+    assert PaymentsSettings().allowed_redirect_origins == ["https://shop.example", "http://localhost:8000"]
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://shop.example/path", "shop.example", "javascript:alert(1)", "ftp://x"]
+)
+def test_a_redirect_origin_must_be_an_origin(origin: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="allowed_redirect_origins"):
+        PaymentsSettings(allowed_redirect_origins=[origin])

@@ -8,7 +8,7 @@ dependency that returns a :class:`Principal`; otherwise :class:`JWTAuthenticator
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -29,7 +29,12 @@ __all__ = [
     "Principal",
     "create_token",
     "require_admin",
+    "storable_principal",
 ]
+
+#: The longest subject and email the customers table holds (``external_id``, ``email``).
+MAX_SUBJECT_LENGTH = 255
+MAX_EMAIL_LENGTH = 320
 
 # RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
 _MIN_SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
@@ -52,6 +57,29 @@ class Principal:
 
 #: Who every caller is under ``auth.mode = "none"`` when no bearer token is sent.
 DEMO_PRINCIPAL = Principal(subject="demo", email="demo@example.com", is_admin=True)
+
+
+def storable_principal(principal: Principal) -> Principal:
+    """The principal as the database can store it, the same on every database.
+
+    A subject the customers table cannot hold (a NUL character, which PostgreSQL refuses, or
+    more than 255 characters) would become nobody's customer: such a caller is refused. An
+    unusable email, an optional claim, is dropped.
+
+    Raises:
+        AuthenticationError: The subject cannot be stored.
+    """
+    subject = principal.subject
+    if not isinstance(subject, str) or not subject.strip():
+        raise AuthenticationError("token subject ('sub') must be a non-empty string")
+    if "\x00" in subject or len(subject) > MAX_SUBJECT_LENGTH:
+        raise AuthenticationError(
+            f"token subject ('sub') must be at most {MAX_SUBJECT_LENGTH} characters without NUL"
+        )
+    email = principal.email
+    if email is not None and ("\x00" in email or len(email) > MAX_EMAIL_LENGTH or not email.strip()):
+        return replace(principal, email=None)
+    return principal
 
 
 def require_admin(principal: Principal) -> Principal:

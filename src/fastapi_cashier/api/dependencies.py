@@ -15,8 +15,8 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..db.models import Customer
-from ..errors import CashierError, RateLimitExceededError
-from .auth import DemoAuthenticator, JWTAuthenticator, Principal, require_admin
+from ..errors import AuthenticationError, CashierError, RateLimitExceededError
+from .auth import DemoAuthenticator, JWTAuthenticator, Principal, require_admin, storable_principal
 from .problems import CashierHTTPException
 
 if TYPE_CHECKING:
@@ -43,6 +43,13 @@ def http_errors() -> Iterator[None]:
         raise CashierHTTPException(exc) from exc
 
 
+def _storable(principal: Principal) -> Principal:
+    try:
+        return storable_principal(principal)
+    except AuthenticationError as exc:
+        raise CashierHTTPException(exc) from exc
+
+
 def principal_dependency(authenticate: "Authenticate") -> Callable[..., Awaitable[Principal]]:
     """The signed-in principal; the built-in authenticators also declare the bearer scheme."""
     if isinstance(authenticate, JWTAuthenticator | DemoAuthenticator):
@@ -54,12 +61,12 @@ def principal_dependency(authenticate: "Authenticate") -> Callable[..., Awaitabl
             principal: Principal = Depends(authenticate),
             _scheme: HTTPAuthorizationCredentials | None = Security(bearer),
         ) -> Principal:
-            return principal
+            return _storable(principal)
 
         return current_principal_with_scheme
 
     async def current_principal(principal: Principal = Depends(authenticate)) -> Principal:
-        return principal
+        return _storable(principal)
 
     return current_principal
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from ..billing.credits import MAX_CREDITS
 from ..statuses import CreditTransactionKind, SubscriptionStatus
-from .schemas import RequestBody
+from .schemas import Instant, RequestBody
 
 __all__ = [
     "AdminCreditChange",
@@ -74,7 +74,7 @@ class AdminCreditChange(_In):
         ),
     ]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
-    expires_at: datetime | None = Field(
+    expires_at: Instant | None = Field(
         default=None, description="When granted credits expire (positive amounts only); with a time zone."
     )
 

@@ -7,7 +7,7 @@ that names the field, never rounded. Currency codes are checked against ISO 4217
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, AliasPath, BaseModel, ConfigDict, Field, StrictInt, field_validator
@@ -53,7 +53,18 @@ def _http_url(value: str) -> str:
     return value
 
 
+def utc_representable(value: datetime) -> datetime:
+    """Refuse a time zone-aware timestamp that has no UTC equivalent (``0001-01-01T00:00+01:00``)."""
+    if value.utcoffset() is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
+    return value
+
+
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
+Instant = Annotated[datetime, AfterValidator(utc_representable)]
 MinorUnits = Annotated[StrictInt, Field(gt=0, le=10**15, description="Amount in minor units (cents)")]
 Url = Annotated[str, AfterValidator(_http_url)]
 ShortText = Annotated[str, Field(max_length=500)]

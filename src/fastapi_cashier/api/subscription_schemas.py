@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from ..statuses import ProrationBehavior
-from .schemas import RequestBody, Url
+from .schemas import Instant, RequestBody, Url
 
 __all__ = [
     "CancelRequest",
@@ -77,7 +77,7 @@ class UsageIn(_In):
 
     quantity: Annotated[StrictInt, Field(ge=0, le=10**12)]
     idempotency_key: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    recorded_at: datetime | None = None
+    recorded_at: Instant | None = None
 
 
 class UsageOut(_Out):

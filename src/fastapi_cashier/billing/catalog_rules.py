@@ -21,7 +21,7 @@ from ..db.models import Plan, PlanFeature, PlanTier
 from ..errors import ValidationError
 from ..providers.base import TierRef
 from ..statuses import BillingInterval, PricingModel
-from .pricing import PriceSpec, Tier, validate_spec
+from .pricing import MAX_QUANTITY, PriceSpec, Tier, storable_period_total, validate_spec
 
 __all__ = [
     "MAX_AMOUNT",
@@ -158,6 +158,15 @@ def check_pricing(
         )
     spec = PriceSpec(model, code, amount, _tiers(tiers))
     validate_spec(spec, noun="plan", null="null")
+    if model is not PricingModel.METERED:
+        # Bought at the largest quantity, the plan's period total must still fit the database.
+        field = "tiers" if spec.tiers else "unit_amount"
+        try:
+            storable_period_total(spec, quantity=MAX_QUANTITY, field=field)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"at the largest quantity ({MAX_QUANTITY}) {exc.message}", field=field, details=exc.details
+            ) from None
     return PlanPricing(model, amount, code, every, count, trial, spec.tiers)
 
 

@@ -16,7 +16,7 @@ from ..money import Money
 from ..providers.base import Capability, CheckoutRequest, PlanRef, require_capability
 from ..statuses import CheckoutSessionStatus
 from ._base import DomainService, now
-from .pricing import PriceSpec, price
+from .pricing import PriceSpec, storable_period_total
 
 __all__ = ["CHECKOUT_LIFETIME", "CheckoutService"]
 
@@ -76,7 +76,9 @@ class CheckoutService(DomainService):
             require_capability(chosen, Capability.SUBSCRIPTIONS)
             plan = await self.svc.subscriptions.active_plan(plan_id)
             plan_ref = await self.svc.catalog.plan_ref(plan, chosen)
-            first_period = price(PriceSpec.from_plan_ref(plan_ref), quantity=quantity).total
+            first_period = storable_period_total(
+                PriceSpec.from_plan_ref(plan_ref), quantity=quantity, field="quantity"
+            )
             money = first_period if first_period.amount > 0 else None
             currency_code = plan.currency
         else:

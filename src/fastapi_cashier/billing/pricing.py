@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from ..providers.base import PlanRef
 
 __all__ = [
+    "MAX_QUANTITY",
+    "MAX_STORABLE_AMOUNT",
     "PriceLine",
     "PricePreview",
     "PriceSpec",
@@ -47,8 +49,14 @@ __all__ = [
     "add_interval",
     "price",
     "prorate",
+    "storable_period_total",
     "validate_spec",
 ]
+
+#: The largest amount the database stores (a signed 64-bit ``BIGINT``).
+MAX_STORABLE_AMOUNT: Final = 2**63 - 1
+#: The most units or seats a plan may be bought with.
+MAX_QUANTITY: Final = 100_000
 
 _UNTIERED: Final = frozenset({PricingModel.FLAT, PricingModel.PER_UNIT, PricingModel.FREE})
 _TIERED: Final = frozenset({PricingModel.TIERED_GRADUATED, PricingModel.TIERED_VOLUME})
@@ -291,6 +299,27 @@ def price(spec: PriceSpec, *, quantity: int = 1, usage: int = 0) -> PricePreview
         lines = [PriceLine("free", 1, 0, 0)]
     total = Money(sum(line.amount for line in lines), currency)
     return PricePreview(total=total, lines=tuple(lines))
+
+
+def storable_period_total(spec: PriceSpec, *, quantity: int, field: str) -> Money:
+    """The period total at ``quantity``, refused under ``field`` when the database cannot store it.
+
+    :func:`price` itself is exact at any size; this is the check for totals about to be stored.
+
+    Raises:
+        ValidationError: the total exceeds :data:`MAX_STORABLE_AMOUNT`; ``field`` names the
+            input that made it (``"quantity"``, ``"plan_id"`` for a plan change, ``"unit_amount"``
+            for a plan), or :func:`price` refuses the spec.
+    """
+    total = price(spec, quantity=quantity).total
+    if total.amount > MAX_STORABLE_AMOUNT:
+        raise ValidationError(
+            f"the period total of {total.amount} minor units exceeds the largest storable amount "
+            f"({MAX_STORABLE_AMOUNT})",
+            field=field,
+            details={"total": str(total.amount), "maximum": str(MAX_STORABLE_AMOUNT)},
+        )
+    return total
 
 
 def _count(value: object, field: str) -> int:

@@ -8,22 +8,30 @@ any number of workers, each see a different count; nothing is counted in process
 
 Windows are aligned to the Unix epoch: a one-minute window starts on the minute (UTC), an hour
 window on the hour. A refused hit is still counted in its window.
+
+A request checked against several plan limits (:meth:`RateLimitService.hit_plan_limits`) writes
+each counter in a short transaction of its own, so it never holds one counter's row lock while
+waiting for another's: no lock cycle can form between requests. What MariaDB may still report
+(two first hits of a new window both inserting its row, error 1213; a lock wait timeout, 1205)
+is re-run, as the webhook inbox re-runs its applies.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import anyio
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from ..db.models import RateLimitCounter
-from ..db.repository import is_integrity_error
+from ..db.repository import is_integrity_error, is_transient
 from ..errors import ValidationError
 from ._base import DomainService
 from ._base import now as utc_now
@@ -39,6 +47,8 @@ PLAN_REQUEST_LIMITS: tuple[tuple[str, timedelta], ...] = (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_SCOPE = 40
+#: How often a counter's transaction is re-run after a deadlock or a lock wait timeout.
+_TRANSIENT_RERUNS = 8
 _counters = cast(sa.Table, RateLimitCounter.__table__)
 
 
@@ -127,19 +137,41 @@ class RateLimitService(DomainService):
         The windows are hit shortest first; a refused hit stops there, so a request refused by the
         minute limit does not use up the hour's. The last result is the refusal, if any; an empty
         list means the plan sets no request limit.
+
+        Commits: the plan is read in one transaction and each counter is written in one of its
+        own, re-run after a deadlock or a lock wait timeout (see the module's docstring). Call it
+        on a service of its own, not inside a transaction holding other work.
         """
         moment = now if now is not None else utc_now()
         entitlements = await self.svc.entitlements.for_customer(customer_id)
+        await self.svc.commit()
         results: list[RateLimitResult] = []
         for scope, window in PLAN_REQUEST_LIMITS:
             limit = entitlements.limit(scope)
             if limit is None:
                 continue
-            result = await self.hit(customer_id, scope=scope, limit=limit, window=window, now=moment)
+            result = await self._hit_alone(customer_id, scope=scope, limit=limit, window=window, now=moment)
             results.append(result)
             if not result.allowed:
                 break
         return results
+
+    async def _hit_alone(
+        self, customer_id: uuid.UUID, *, scope: str, limit: int, window: timedelta, now: datetime
+    ) -> RateLimitResult:
+        """:meth:`hit` in a transaction of its own, re-run when the database reports a transient fault."""
+        for rerun in range(_TRANSIENT_RERUNS + 1):
+            try:
+                result = await self.hit(customer_id, scope=scope, limit=limit, window=window, now=now)
+                await self.svc.commit()
+                return result
+            except DBAPIError as exc:
+                await self.svc.rollback()
+                if not is_transient(exc) or rerun == _TRANSIENT_RERUNS:
+                    raise
+                # A short random pause, so the transactions that met do not meet again at once.
+                await anyio.sleep(random.uniform(0, 0.005 * (rerun + 1)))  # noqa: S311 (not a secret)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def purge(self, older_than: datetime) -> int:
         """Delete the counters of windows that started before ``older_than``; how many were deleted."""
@@ -169,6 +201,17 @@ class RateLimitService(DomainService):
             lite_stmt = lite_stmt.on_conflict_do_update(index_elements=key, set_=bump)
             return int((await self.session.execute(lite_stmt.returning(_counters.c.count))).scalar_one())
         if dialect in ("mysql", "mariadb"):
+            # The window's row usually exists: an UPDATE locks it exclusively at once, where the
+            # upsert would first take a shared lock on the duplicate key and then upgrade it, the
+            # step on which concurrent upserts deadlock.
+            where = (
+                _counters.c.customer_id == customer_id,
+                _counters.c.scope == scope,
+                _counters.c.window_start == start,
+            )
+            bumped = await self.session.execute(sa.update(_counters).where(*where).values(bump))
+            if bumped.rowcount == 1:  # type: ignore[attr-defined]
+                return await self._read(customer_id, scope, start)
             my_stmt = mysql.insert(_counters).values(values).on_duplicate_key_update(bump)
             await self.session.execute(my_stmt)
             # The upsert left the row locked by this transaction: nobody else's hit can land

@@ -79,6 +79,10 @@ class RefundService(DomainService):
             )
         if amount < payment.amount:
             require_capability(provider, Capability.PARTIAL_REFUNDS)
+        # Checked before the reservation below commits, so a refusal never strands reserved money.
+        provider_payment_id = payment.provider_payment_id
+        if provider_payment_id is None:
+            raise ConflictError("the payment has no provider payment id to refund")
         if not await self._payments.add_refunded(payment.id, amount):
             raise RefundExceedsPaymentError(
                 "another refund took what was left of this payment", details={"requested": amount}
@@ -95,9 +99,7 @@ class RefundService(DomainService):
         await self._refunds.add(refund)
         await record_creation(self.svc, "refund", refund, cause=cause, actor=actor, reason=reason)
         await self.svc.commit()
-        if payment.provider_payment_id is None:
-            raise ConflictError("the payment has no provider payment id to refund")
-        return await self._send(refund, payment.provider_payment_id, cause=cause, actor=actor)
+        return await self._send(refund, provider_payment_id, cause=cause, actor=actor)
 
     async def _send(
         self,

@@ -26,6 +26,7 @@ from ..providers.base import (
 )
 from ..statuses import SUBSCRIPTION_MACHINE, ChangeCause, PricingModel, ProrationBehavior, SubscriptionStatus
 from ._base import DomainService, now
+from .pricing import PriceSpec, storable_period_total
 from .provider_calls import RetryingProvider
 from .transitions import transition
 
@@ -106,6 +107,12 @@ class SubscriptionService(DomainService):
         target_plan = new_plan or current_plan
         key = _change_key(subscription, target_plan.id, quantity or subscription.quantity, proration)
         plan_ref = await self.svc.catalog.plan_ref(target_plan, provider)
+        # A change whose period total the database cannot store would fail every renewal after it.
+        storable_period_total(
+            PriceSpec.from_plan_ref(plan_ref),
+            quantity=quantity or subscription.quantity,
+            field="quantity" if new_plan is None else "plan_id",
+        )
         provider_id = subscription.provider_subscription_id
         assert provider_id is not None
         await self.svc.commit()

@@ -19,6 +19,7 @@ __all__ = [
     "Base",
     "BigAmount",
     "CurrencyCode",
+    "Identifier",
     "JSONDict",
     "LongBinary",
     "LongText",
@@ -72,6 +73,38 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+#: The binary, no-pad collation of identifiers on each MySQL-family server.
+MARIADB_IDENTIFIER_COLLATION = "utf8mb4_nopad_bin"
+MYSQL_IDENTIFIER_COLLATION = "utf8mb4_0900_bin"
+
+
+class Identifier(sa.types.TypeDecorator[str]):
+    """Text compared byte for byte: ids, keys, references, subjects.
+
+    SQLite and PostgreSQL compare text exactly already. MariaDB and MySQL compare with the
+    server's default collation, which ignores case, accents and (MariaDB) trailing spaces, so
+    ``ALICE``, ``Àlice`` and ``alice `` would all be ``alice``: there the column gets a binary
+    collation without padding (``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL).
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            collation = (
+                MARIADB_IDENTIFIER_COLLATION
+                if getattr(dialect, "is_mariadb", False)
+                else MYSQL_IDENTIFIER_COLLATION
+            )
+            return dialect.type_descriptor(mysql.VARCHAR(self.length, charset="utf8mb4", collation=collation))
+        return dialect.type_descriptor(sa.String(self.length))
 
 
 # Minor-unit amounts: 64-bit integers everywhere.

@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 import sqlalchemy as sa
@@ -26,6 +26,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "is_integrity_error",
+    "is_transient",
     "translate_integrity_error",
 ]
 
@@ -46,6 +47,22 @@ def is_integrity_error(exc: DBAPIError) -> bool:
         return True
     args: tuple[object, ...] = tuple(getattr(exc.orig, "args", ()))
     return isinstance(exc, OperationalError) and len(args) > 0 and args[0] in _MYSQL_CHECK_ERRNOS
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error that a re-run of the same transaction may not meet again.
+
+    Deadlocks and lock-wait timeouts (MariaDB 1213 and 1205) and serialization failures and
+    deadlocks (PostgreSQL SQLSTATE 40001 and 40P01).
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    if args and args[0] in (1205, 1213):
+        return True
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state in ("40001", "40P01")
 
 
 def translate_integrity_error(exc: DBAPIError, *, what: str) -> ConflictError:
@@ -84,8 +101,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         when = datetime.fromisoformat(created)
         if when.tzinfo is None:
             raise ValueError("naive timestamp")
+        when.astimezone(UTC)  # a forged one may have no UTC equivalent
         return when, uuid.UUID(hex=row_hex)
-    except (ValueError, TypeError, AttributeError, binascii.Error, json.JSONDecodeError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        binascii.Error,
+        json.JSONDecodeError,
+    ) as exc:
         # AttributeError: a row id that is not a string (``uuid.UUID(hex=5)``).
         raise ValidationError("cursor is not one this API returned", field="cursor") from exc
 

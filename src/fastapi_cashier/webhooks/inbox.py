@@ -30,13 +30,13 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..billing.service import PaymentsService
 from ..clock import utcnow as now
 from ..db.models import WebhookEvent
 from ..db.repositories import CheckoutSessionRepository, WebhookEventRepository
+from ..db.repository import is_transient
 from ..errors import AwaitingObjectError, ConflictError, NotFoundError, ValidationError
 from ..providers.base import Capability, EventType, PaymentProvider, ProviderEvent, WebhookReceiver
 from ..settings import WebhookSettings
@@ -70,22 +70,6 @@ class DeliveryResult:
     status: Literal["processed", "ignored", "failed", "duplicate"]
     detail: str | None = None
     id: uuid.UUID | None = None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A database error that a re-run of the same transaction may not meet again.
-
-    Deadlocks and lock-wait timeouts (MariaDB 1213 and 1205) and serialization failures and
-    deadlocks (PostgreSQL SQLSTATE 40001 and 40P01).
-    """
-    if not isinstance(exc, DBAPIError):
-        return False
-    orig = exc.orig
-    args = getattr(orig, "args", ())
-    if args and args[0] in (1205, 1213):
-        return True
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    return state in ("40001", "40P01")
 
 
 class WebhookInbox:

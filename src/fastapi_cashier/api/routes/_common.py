@@ -11,8 +11,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from ...errors import ValidationError
+from ...settings import origin_of
 from ..auth import Principal
 from ..idempotency import IDEMPOTENT_REPLAYED_HEADER
+from ..schemas import utc_representable
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -49,4 +51,29 @@ def require_aware(value: datetime | None, field: str) -> datetime | None:
     """Query timestamps must carry a time zone; naive ones are ambiguous."""
     if value is not None and value.tzinfo is None:
         raise ValidationError(f"{field} must include a time zone, e.g. 2026-01-01T00:00:00Z", field=field)
+    if value is not None:
+        try:
+            utc_representable(value)
+        except ValueError as exc:
+            raise ValidationError(f"{field}: {exc}", field=field) from None
     return value
+
+
+def check_redirect(payments: PaymentsRouter, request: Request, url: str | None, field: str) -> None:
+    """Refuse a URL the payer would be sent to that is not on an allowed origin (no open redirect).
+
+    Allowed: the origin of the request the router serves, and ``settings.allowed_redirect_origins``.
+
+    Raises:
+        ValidationError: ``field`` names the refused URL.
+    """
+    if url is None:
+        return
+    allowed = {origin_of(payments.base_url(request)), *payments.settings.allowed_redirect_origins}
+    if origin_of(url) not in allowed:
+        listed = ", ".join(sorted(origin for origin in allowed if origin is not None))
+        raise ValidationError(
+            f"{field} must be on an allowed origin ({listed}); add its origin to "
+            "allowed_redirect_origins (PAYMENTS_ALLOWED_REDIRECT_ORIGINS) to allow it",
+            field=field,
+        )

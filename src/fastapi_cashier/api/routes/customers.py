@@ -25,7 +25,7 @@ from ..schemas import (
     StatusChangeOut,
     dump,
 )
-from ._common import idempotent, require_aware
+from ._common import check_redirect, idempotent, require_aware
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -79,6 +79,8 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         body: CheckoutSessionCreate, request: Request, principal: CurrentPrincipal, customer: CurrentCustomer
     ) -> JSONResponse:
         """Start a hosted checkout; send the payer to ``url``. Honours ``Idempotency-Key``."""
+        check_redirect(payments, request, body.success_url, "success_url")
+        check_redirect(payments, request, body.cancel_url, "cancel_url")
         base_url = payments.base_url(request)
 
         async def handler() -> tuple[int, Any]:

@@ -22,7 +22,7 @@ from ..subscription_schemas import (
     UsageIn,
     UsageOut,
 )
-from ._common import IDEMPOTENCY_HEADER, idempotent
+from ._common import IDEMPOTENCY_HEADER, check_redirect, idempotent
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -183,6 +183,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         body: PortalRequestIn, request: Request, customer: CurrentCustomer
     ) -> Any:
         """A URL of the provider's self-service portal (422 when the provider has none)."""
+        check_redirect(payments, request, body.return_url, "return_url")
         base_url = payments.base_url(request)
         async with payments.service(base_url=base_url) as svc:
             provider_name = body.provider

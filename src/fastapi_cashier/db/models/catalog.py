@@ -14,6 +14,7 @@ from ..base import (
     Base,
     BigAmount,
     CurrencyCode,
+    Identifier,
     JSONDict,
     TimestampMixin,
     UUIDPrimaryKey,
@@ -96,7 +97,7 @@ class PlanFeature(UUIDPrimaryKey, Base):
     __table_args__ = (sa.UniqueConstraint("plan_id", "key"),)
 
     plan_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey(f"{TABLE_PREFIX}plans.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(sa.String(100))
+    key: Mapped[str] = mapped_column(Identifier(100))
     value: Mapped[str | None] = mapped_column(sa.String(500))
     limit: Mapped[int | None] = mapped_column(sa.BigInteger)
 
@@ -116,9 +117,9 @@ class ProviderObject(UUIDPrimaryKey, TimestampMixin, Base):
         sa.Index(None, "object_type", "object_id", "provider"),
     )
 
-    provider: Mapped[str] = mapped_column(sa.String(40))
-    object_type: Mapped[str] = mapped_column(sa.String(40))
+    provider: Mapped[str] = mapped_column(Identifier(40))
+    object_type: Mapped[str] = mapped_column(Identifier(40))
     object_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid())
-    provider_id: Mapped[str] = mapped_column(sa.String(255))
+    provider_id: Mapped[str] = mapped_column(Identifier(255))
     archived: Mapped[bool] = mapped_column(default=False)
     fingerprint: Mapped[str | None] = mapped_column(sa.String(64))

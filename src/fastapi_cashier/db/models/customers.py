@@ -10,7 +10,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ...statuses import CreditTransactionKind, TaxIdStatus
-from ..base import TABLE_PREFIX, Base, JSONDict, TimestampMixin, UTCDateTime, UUIDPrimaryKey, enum_column
+from ..base import (
+    TABLE_PREFIX,
+    Base,
+    Identifier,
+    JSONDict,
+    TimestampMixin,
+    UTCDateTime,
+    UUIDPrimaryKey,
+    enum_column,
+)
 
 __all__ = ["BillingProfile", "CreditAccount", "CreditTransaction", "Customer", "CustomerAccount"]
 
@@ -21,7 +30,7 @@ class Customer(UUIDPrimaryKey, TimestampMixin, Base):
     __tablename__ = f"{TABLE_PREFIX}customers"
     __table_args__ = (sa.Index(None, "created_at", "id"),)
 
-    external_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    external_id: Mapped[str] = mapped_column(Identifier(255), unique=True)
     email: Mapped[str | None] = mapped_column(sa.String(320), index=True)
     name: Mapped[str | None] = mapped_column(sa.String(200))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
@@ -39,8 +48,8 @@ class CustomerAccount(UUIDPrimaryKey, TimestampMixin, Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey(f"{TABLE_PREFIX}customers.id", ondelete="CASCADE")
     )
-    provider: Mapped[str] = mapped_column(sa.String(40))
-    provider_customer_id: Mapped[str] = mapped_column(sa.String(255))
+    provider: Mapped[str] = mapped_column(Identifier(40))
+    provider_customer_id: Mapped[str] = mapped_column(Identifier(255))
 
 
 class BillingProfile(UUIDPrimaryKey, TimestampMixin, Base):
@@ -102,6 +111,6 @@ class CreditTransaction(UUIDPrimaryKey, TimestampMixin, Base):
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     balance_after: Mapped[int] = mapped_column(sa.BigInteger)
     reason: Mapped[str | None] = mapped_column(sa.String(500))
-    reference: Mapped[str | None] = mapped_column(sa.String(255))
-    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    reference: Mapped[str | None] = mapped_column(Identifier(255))
+    idempotency_key: Mapped[str | None] = mapped_column(Identifier(255))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

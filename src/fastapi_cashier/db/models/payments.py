@@ -16,6 +16,7 @@ from ..base import (
     Base,
     BigAmount,
     CurrencyCode,
+    Identifier,
     JSONDict,
     TimestampMixin,
     UTCDateTime,
@@ -44,8 +45,8 @@ class CheckoutSession(UUIDPrimaryKey, TimestampMixin, Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey(f"{TABLE_PREFIX}customers.id", ondelete="RESTRICT")
     )
-    provider: Mapped[str] = mapped_column(sa.String(40))
-    provider_session_id: Mapped[str | None] = mapped_column(sa.String(255))
+    provider: Mapped[str] = mapped_column(Identifier(40))
+    provider_session_id: Mapped[str | None] = mapped_column(Identifier(255))
     mode: Mapped[str] = mapped_column(sa.String(20))
     status: Mapped[CheckoutSessionStatus] = mapped_column(
         enum_column(CheckoutSessionStatus), default=CheckoutSessionStatus.OPEN
@@ -57,7 +58,7 @@ class CheckoutSession(UUIDPrimaryKey, TimestampMixin, Base):
     amount: Mapped[int | None] = mapped_column(BigAmount)
     currency: Mapped[str] = mapped_column(CurrencyCode)
     description: Mapped[str | None] = mapped_column(sa.String(500))
-    reference: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    reference: Mapped[str | None] = mapped_column(Identifier(255), index=True)
     url: Mapped[str | None] = mapped_column(sa.String(2048))
     success_url: Mapped[str | None] = mapped_column(sa.String(2048))
     cancel_url: Mapped[str | None] = mapped_column(sa.String(2048))
@@ -91,8 +92,8 @@ class Payment(UUIDPrimaryKey, TimestampMixin, Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey(f"{TABLE_PREFIX}customers.id", ondelete="RESTRICT")
     )
-    provider: Mapped[str] = mapped_column(sa.String(40))
-    provider_payment_id: Mapped[str | None] = mapped_column(sa.String(255))
+    provider: Mapped[str] = mapped_column(Identifier(40))
+    provider_payment_id: Mapped[str | None] = mapped_column(Identifier(255))
     checkout_session_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey(f"{TABLE_PREFIX}checkout_sessions.id", ondelete="SET NULL"), unique=True
     )
@@ -103,7 +104,7 @@ class Payment(UUIDPrimaryKey, TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(CurrencyCode)
     refunded_amount: Mapped[int] = mapped_column(BigAmount, default=0)
     description: Mapped[str | None] = mapped_column(sa.String(500))
-    reference: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    reference: Mapped[str | None] = mapped_column(Identifier(255), index=True)
     method: Mapped[str | None] = mapped_column(sa.String(40))
     payment_method_summary: Mapped[str | None] = mapped_column(sa.String(100))
     failure_code: Mapped[str | None] = mapped_column(sa.String(100))
@@ -134,8 +135,8 @@ class Refund(UUIDPrimaryKey, TimestampMixin, Base):
     payment_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey(f"{TABLE_PREFIX}payments.id", ondelete="RESTRICT"), index=True
     )
-    provider: Mapped[str] = mapped_column(sa.String(40))
-    provider_refund_id: Mapped[str | None] = mapped_column(sa.String(255))
+    provider: Mapped[str] = mapped_column(Identifier(40))
+    provider_refund_id: Mapped[str | None] = mapped_column(Identifier(255))
     status: Mapped[RefundStatus] = mapped_column(enum_column(RefundStatus), default=RefundStatus.PENDING)
     amount: Mapped[int] = mapped_column(BigAmount)
     currency: Mapped[str] = mapped_column(CurrencyCode)

@@ -13,6 +13,7 @@ from ...statuses import ChangeCause, WebhookEventStatus
 from ..base import (
     TABLE_PREFIX,
     Base,
+    Identifier,
     JSONDict,
     LongBinary,
     LongText,
@@ -38,7 +39,7 @@ class StatusChange(UUIDPrimaryKey, Base):
     cause: Mapped[ChangeCause] = mapped_column(enum_column(ChangeCause))
     actor: Mapped[str | None] = mapped_column(sa.String(255))
     reason: Mapped[str | None] = mapped_column(sa.String(500))
-    provider_event_id: Mapped[str | None] = mapped_column(sa.String(255))
+    provider_event_id: Mapped[str | None] = mapped_column(Identifier(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -52,11 +53,11 @@ class WebhookEvent(UUIDPrimaryKey, Base):
         sa.Index(None, "received_at", "id"),
     )
 
-    provider: Mapped[str] = mapped_column(sa.String(40))
-    event_id: Mapped[str] = mapped_column(sa.String(255))
+    provider: Mapped[str] = mapped_column(Identifier(40))
+    event_id: Mapped[str] = mapped_column(Identifier(255))
     type: Mapped[str] = mapped_column(sa.String(100), index=True)
     object_kind: Mapped[str | None] = mapped_column(sa.String(40))
-    object_provider_id: Mapped[str | None] = mapped_column(sa.String(255))
+    object_provider_id: Mapped[str | None] = mapped_column(Identifier(255))
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     raw_body: Mapped[bytes] = mapped_column(LongBinary)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -78,8 +79,8 @@ class IdempotencyKey(UUIDPrimaryKey, Base):
     __tablename__ = f"{TABLE_PREFIX}idempotency_keys"
     __table_args__ = (sa.UniqueConstraint("principal", "key"),)
 
-    principal: Mapped[str] = mapped_column(sa.String(255))
-    key: Mapped[str] = mapped_column(sa.String(255))
+    principal: Mapped[str] = mapped_column(Identifier(255))
+    key: Mapped[str] = mapped_column(Identifier(255))
     method: Mapped[str] = mapped_column(sa.String(10))
     path: Mapped[str] = mapped_column(sa.String(500))
     request_fingerprint: Mapped[str] = mapped_column(sa.String(64))
@@ -94,7 +95,7 @@ class Sequence(Base):
 
     __tablename__ = f"{TABLE_PREFIX}sequences"
 
-    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(Identifier(40), primary_key=True)
     value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 
@@ -112,6 +113,6 @@ class RateLimitCounter(UUIDPrimaryKey, Base):
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid())
-    scope: Mapped[str] = mapped_column(sa.String(40))
+    scope: Mapped[str] = mapped_column(Identifier(40))
     window_start: Mapped[datetime] = mapped_column(UTCDateTime())
     count: Mapped[int] = mapped_column(sa.BigInteger, default=0)

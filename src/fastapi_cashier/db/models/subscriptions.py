@@ -15,6 +15,7 @@ from ..base import (
     Base,
     BigAmount,
     CurrencyCode,
+    Identifier,
     JSONDict,
     TimestampMixin,
     UTCDateTime,
@@ -46,8 +47,8 @@ class Subscription(UUIDPrimaryKey, TimestampMixin, Base):
     plan_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey(f"{TABLE_PREFIX}plans.id", ondelete="RESTRICT"), index=True
     )
-    provider: Mapped[str] = mapped_column(sa.String(40))
-    provider_subscription_id: Mapped[str | None] = mapped_column(sa.String(255))
+    provider: Mapped[str] = mapped_column(Identifier(40))
+    provider_subscription_id: Mapped[str | None] = mapped_column(Identifier(255))
     status: Mapped[SubscriptionStatus] = mapped_column(
         enum_column(SubscriptionStatus), default=SubscriptionStatus.INCOMPLETE
     )
@@ -83,7 +84,7 @@ class UsageRecord(UUIDPrimaryKey, TimestampMixin, Base):
         sa.ForeignKey(f"{TABLE_PREFIX}subscriptions.id", ondelete="CASCADE")
     )
     quantity: Mapped[int] = mapped_column(sa.BigInteger)
-    idempotency_key: Mapped[str] = mapped_column(sa.String(255))
+    idempotency_key: Mapped[str] = mapped_column(Identifier(255))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -105,7 +106,7 @@ class Invoice(UUIDPrimaryKey, TimestampMixin, Base):
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey(f"{TABLE_PREFIX}subscriptions.id", ondelete="SET NULL"), index=True
     )
-    number: Mapped[str | None] = mapped_column(sa.String(40), unique=True)
+    number: Mapped[str | None] = mapped_column(Identifier(40), unique=True)
     status: Mapped[InvoiceStatus] = mapped_column(enum_column(InvoiceStatus), default=InvoiceStatus.DRAFT)
     currency: Mapped[str] = mapped_column(CurrencyCode)
     subtotal: Mapped[int] = mapped_column(BigAmount, default=0)
@@ -116,8 +117,8 @@ class Invoice(UUIDPrimaryKey, TimestampMixin, Base):
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    provider: Mapped[str | None] = mapped_column(sa.String(40))
-    provider_invoice_id: Mapped[str | None] = mapped_column(sa.String(255))
+    provider: Mapped[str | None] = mapped_column(Identifier(40))
+    provider_invoice_id: Mapped[str | None] = mapped_column(Identifier(255))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
     #: The tax as decided when the invoice was recorded: treatment, rate per line, one line per
     #: rate, legal mentions, and the seller and buyer as they were then (an invoice never changes).

@@ -20,7 +20,9 @@ Stripe type -> canonical type (``*``: ``refetch=True``, the inbox re-reads the o
 
 Re-read events are those whose order of arrival need not be their order of occurrence. A refund
 event whose refund is still pending, and every other event type, is normalised with
-``snapshot=None`` under Stripe's own type name: the inbox records it as ignored.
+``snapshot=None`` under Stripe's own type name: the inbox records it as ignored. Such an event's
+object may have no id (``invoice.upcoming``, ``balance.available``, older
+``customer.discount.*``); it is stored all the same, with an empty object id.
 """
 
 from __future__ import annotations
@@ -122,12 +124,12 @@ def parse_event(body: bytes) -> ProviderEvent:
         or not isinstance(payload.get("type"), str)
         or not isinstance(created, int)
         or isinstance(created, bool)
-        or not isinstance(obj.get("id"), str)
         or not isinstance(obj.get("object"), str)
+        or not isinstance(obj.get("id", ""), str)
     ):
         raise WebhookError(
             'the body is not a Stripe event: expected {"id": str, "type": str, "created": int, '
-            '"data": {"object": {"object": str, "id": str, ...}}}'
+            '"data": {"object": {"object": str, ...}}}'
         )
     try:
         occurred_at = datetime.fromtimestamp(created, UTC)
@@ -159,8 +161,11 @@ def _map(stripe_type: str, obj: Mapping[str, Any]) -> _Mapped:
     stripe_object: str = obj["object"]
     # Objects the library does not model keep Stripe's name as their kind (recorded, never applied).
     kind = OBJECT_KINDS.get(stripe_object, cast("ObjectKind", stripe_object))
-    ignored = _Mapped(stripe_type, kind, obj["id"], None, False)
+    # Some objects have no id of their own (an upcoming invoice, the balance, an older discount).
+    ignored = _Mapped(stripe_type, kind, obj.get("id", ""), None, False)
     if stripe_type in _REFUND_TYPES and stripe_object == "refund":
+        if "id" not in obj:
+            raise MalformedObjectError(f"a {stripe_type} event's refund has no id")
         status = refund_status(obj.get("status"))
         canonical = {
             "succeeded": _E.REFUND_SUCCEEDED,
@@ -175,8 +180,10 @@ def _map(stripe_type: str, obj: Mapping[str, Any]) -> _Mapped:
         return ignored
     event_type, refetch = fixed
     snapshot: Snapshot
+    if "id" not in obj:
+        raise MalformedObjectError(f"a {stripe_type} event's object has no id")
     if stripe_object == "checkout.session":
-        snapshot = checkout_snapshot(obj)
+        snapshot = checkout_snapshot(obj, event_type=stripe_type)
     elif stripe_object == "payment_intent":
         snapshot = payment_snapshot(obj)
     elif stripe_object == "charge":

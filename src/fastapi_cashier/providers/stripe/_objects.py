@@ -264,9 +264,17 @@ def refund_snapshot(refund: Mapping[str, Any]) -> RefundSnapshot:
 # --------------------------------------------------------------------------- checkout
 
 
-def checkout_snapshot(session: Mapping[str, Any]) -> CheckoutSnapshot:
-    """A Checkout Session; a session without a status (very old API versions) is open."""
-    raw = session.get("status") or "open"
+_SETTLED_PAYMENT_STATUSES: Final = frozenset({"paid", "no_payment_required"})
+
+
+def checkout_snapshot(session: Mapping[str, Any], *, event_type: str | None = None) -> CheckoutSnapshot:
+    """A Checkout Session.
+
+    Older API versions send no ``status``: the session's state then follows from the event that
+    carries it (``checkout.session.completed`` / ``.expired``), or else from ``payment_status``
+    (a paid session, or one that needed no payment, is complete; any other is open).
+    """
+    raw = session.get("status") or _checkout_status_without_field(session, event_type)
     try:
         status = CheckoutSessionStatus(raw)
     except ValueError as exc:
@@ -278,6 +286,14 @@ def checkout_snapshot(session: Mapping[str, Any]) -> CheckoutSnapshot:
         provider_subscription_id=object_id(session.get("subscription")),
         provider_customer_id=object_id(session.get("customer")),
     )
+
+
+def _checkout_status_without_field(session: Mapping[str, Any], event_type: str | None) -> str:
+    if event_type == "checkout.session.completed":
+        return "complete"
+    if event_type == "checkout.session.expired":
+        return "expired"
+    return "complete" if session.get("payment_status") in _SETTLED_PAYMENT_STATUSES else "open"
 
 
 # --------------------------------------------------------------------------- subscriptions
