@@ -73,8 +73,8 @@ def test_in_memory_sqlite_under_testclient_runs_a_whole_payment() -> None:
                     "amount": 2500 + round_,
                     "currency": "EUR",
                     "description": "Concert ticket",
-                    "success_url": "https://shop.example/ok",
-                    "cancel_url": "https://shop.example/cancel",
+                    "success_url": "http://testserver/ok",
+                    "cancel_url": "http://testserver/cancel",
                 },
                 headers=bearer(settings, f"buyer-{round_}"),
             )
@@ -120,7 +120,7 @@ def test_in_memory_sqlite_serves_every_kind_of_request_without_waiting_on_itself
         return {"balance": balance}
 
     alice, admin = bearer(settings, "alice"), _admin(settings)
-    urls = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/cancel"}
+    urls = {"success_url": "http://testserver/ok", "cancel_url": "http://testserver/cancel"}
     with starlette_client(app) as client:
         product = client.post("/billing/admin/products", json={"name": "Team"}, headers=admin).json()
         plan = client.post(
@@ -273,8 +273,8 @@ def test_without_a_default_provider_checkout_names_the_setting_and_the_providers
                 "amount": 2500,
                 "currency": "EUR",
                 "description": "Concert ticket",
-                "success_url": "https://shop.example/ok",
-                "cancel_url": "https://shop.example/cancel",
+                "success_url": "http://testserver/ok",
+                "cancel_url": "http://testserver/cancel",
             },
             headers=bearer(settings, "alice"),
         )

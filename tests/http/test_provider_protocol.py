@@ -438,8 +438,8 @@ async def test_the_completion_step_is_refused_for_a_provider_without_it(harness:
         json={
             "amount": 500,
             "currency": "EUR",
-            "success_url": "https://a.example",
-            "cancel_url": "https://b.example",
+            "success_url": "https://shop.example/ok",
+            "cancel_url": "https://shop.example/cancel",
         },
         headers=harness.auth(),
     )

@@ -71,8 +71,8 @@ async def test_the_example_app_runs_on_lemonsqueezy_by_configuration_alone(
                         "amount": 1800,
                         "currency": "EUR",
                         "description": "Concert ticket",
-                        "success_url": "https://shop.example/thanks",
-                        "cancel_url": "https://shop.example/cart",
+                        "success_url": f"{app_url}/thanks",
+                        "cancel_url": f"{app_url}/cart",
                     },
                 )
                 assert created.status_code == 201, created.text
