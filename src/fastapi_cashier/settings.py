@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    NoDecode,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 from .currencies import normalize_currency
 from .errors import UnknownCurrencyError
@@ -429,8 +437,11 @@ class PaymentsSettings(BaseSettings):
     @classmethod
     def _no_unknown_environment_variables(cls, data: Any) -> Any:
         # Keyword arguments and .env entries are checked by extra="forbid"; a misspelled
-        # PAYMENTS_* environment variable would otherwise be silently ignored.
-        prefix = "PAYMENTS_"
+        # PAYMENTS_* environment variable would otherwise be silently ignored. A subclass that
+        # leaves the environment out of its sources (settings_customise_sources) never reads it.
+        if not cls._reads_environment():
+            return data
+        prefix = str(cls.model_config.get("env_prefix") or "PAYMENTS_").upper()
         known = set(cls.model_fields)
         unknown = sorted(
             name
@@ -443,6 +454,18 @@ class PaymentsSettings(BaseSettings):
                 f"known sections and keys: {', '.join(sorted(known))}"
             )
         return data
+
+    @classmethod
+    def _reads_environment(cls) -> bool:
+        environment = EnvSettingsSource(cls)
+        sources = cls.settings_customise_sources(
+            cls,
+            init_settings=InitSettingsSource(cls, init_kwargs={}),
+            env_settings=environment,
+            dotenv_settings=DotEnvSettingsSource(cls),
+            file_secret_settings=SecretsSettingsSource(cls),
+        )
+        return any(source is environment for source in sources)
 
     @field_validator("default_currency", mode="before")
     @classmethod

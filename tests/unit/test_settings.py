@@ -9,6 +9,7 @@ from typing import Any
 import pydantic
 import pytest
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.settings import (
@@ -382,6 +383,33 @@ def test_a_misspelled_environment_variable_raises_naming_it(
 ) -> None:
     monkeypatch.setenv(variable, "x")
     with pytest.raises(pydantic.ValidationError, match=named):
+        PaymentsSettings()
+
+
+class _KeywordOnlySettings(PaymentsSettings):
+    """A subclass that turns the environment and ``.env`` sources off, as the demo and bench/ do."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def test_a_subclass_without_the_environment_source_ignores_unknown_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PAYMENTS_DATABSE__URL", "x")
+    monkeypatch.setenv("PAYMENTS_DEFAULT_CURRENCY", "EUR")
+    settings = _KeywordOnlySettings(default_currency="JPY")
+    assert settings.default_currency == "JPY"
+    # The base class still reads the environment, and still refuses the misspelled variable.
+    with pytest.raises(pydantic.ValidationError, match="PAYMENTS_DATABSE__URL"):
         PaymentsSettings()
 
 
