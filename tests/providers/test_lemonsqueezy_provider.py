@@ -11,6 +11,7 @@ import pytest
 
 from fastapi_cashier.billing.provider_calls import RetryingProvider
 from fastapi_cashier.errors import (
+    CurrencyMismatchError,
     InvalidProviderRequestError,
     ProviderConnectionError,
     UnsupportedCapabilityError,
@@ -271,3 +272,30 @@ async def test_an_id_that_is_not_a_lemon_squeezy_id_is_refused(
         await provider.fetch("subscription", "../stores/1")
     with pytest.raises(InvalidProviderRequestError):
         await provider.refund(refund("payments/7", 100))
+
+
+@pytest.mark.parametrize("mode", ["payment", "subscription"])
+async def test_a_price_in_another_currency_is_refused_as_invalid_input_before_any_checkout(
+    store: tuple[LemonSqueezyServer, LemonSqueezyProvider], mode: str
+) -> None:
+    server, provider = store
+    in_dollars = PlanRef(
+        id=uuid.uuid4(),
+        name="Pro monthly",
+        unit_amount=Money(1500, "USD"),
+        interval=BillingInterval.MONTH,
+        provider_price_id="11",
+    )
+    request = (
+        checkout(amount=Money(1000, "USD"))
+        if mode == "payment"
+        else checkout(mode="subscription", amount=None, plan=in_dollars)
+    )
+
+    with pytest.raises(CurrencyMismatchError) as refused:
+        await provider.create_checkout(request)
+
+    assert refused.value.field == "currency"
+    assert refused.value.details == {"field": "currency", "currency": "USD", "store_currency": "EUR"}
+    assert "sells in EUR" in refused.value.message
+    assert server.checkouts == {}

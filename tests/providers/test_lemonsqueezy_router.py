@@ -530,9 +530,15 @@ async def test_a_checkout_in_another_currency_than_the_stores_is_refused(lemon: 
         headers=lemon.auth(),
     )
 
-    assert created.status_code == 502, created.text
-    assert created.json()["code"] == "provider_invalid_request"
-    assert "sells in EUR" in created.json()["detail"]
+    assert created.status_code == 422, created.text
+    problem = created.json()
+    assert created.headers["content-type"].startswith("application/problem+json")
+    assert problem["code"] == "currency_mismatch"
+    assert "sells in EUR" in problem["detail"]
+    assert "a checkout in USD" in problem["detail"]
+    assert problem["details"]["currency"] == "USD"
+    assert problem["details"]["store_currency"] == "EUR"
+    assert [error["field"] for error in problem["errors"]] == ["currency"]
     assert lemon.server.checkouts == {}
 
 

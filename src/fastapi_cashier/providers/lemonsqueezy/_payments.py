@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import ProviderError
+from ...errors import CurrencyMismatchError, ProviderError
 from ...money import Money
 from ...statuses import CheckoutSessionStatus, RefundStatus
 from ..base import (
@@ -95,8 +95,10 @@ class PaymentsMixin(LemonSqueezyBase):
         """A hosted checkout on the plan's variant, or on the one-off variant at a custom price.
 
         Raises:
-            InvalidProviderRequestError: A plan not linked to a variant (run catalog sync), a
-                one-off payment in another currency than the store's, no one-off variant.
+            CurrencyMismatchError: A price in another currency than the store's (a 422 problem
+                naming the currency, raised before any checkout is created).
+            InvalidProviderRequestError: A plan not linked to a variant (run catalog sync), no
+                one-off variant.
         """
         self._require(Capability.CHECKOUT)
         custom = {**request.metadata, "checkout_session_id": str(request.session_id)}
@@ -175,11 +177,11 @@ class PaymentsMixin(LemonSqueezyBase):
             store = await self._client.get(f"stores/{path_id(self.store_id)}", operation="read the store")
             self._store_currency = str(attributes(store).get("currency") or "").upper() or None
         if self._store_currency is not None and currency.upper() != self._store_currency:
-            raise refused(
+            raise CurrencyMismatchError(
                 f"the Lemon Squeezy store sells in {self._store_currency}; a checkout in {currency} "
                 "cannot be made there",
-                currency=currency,
-                store_currency=self._store_currency,
+                field="currency",
+                details={"currency": currency, "store_currency": self._store_currency},
             )
 
     async def _one_off_variant(self) -> str:
