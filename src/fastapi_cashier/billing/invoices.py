@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from string import Formatter
 from typing import Any
 
 from ..db.models import Invoice, InvoiceLine, Payment
@@ -14,7 +16,7 @@ from ..statuses import INVOICE_MACHINE, ChangeCause, InvoiceStatus
 from ._base import DomainService
 from .transitions import record_creation, transition
 
-__all__ = ["INVOICE_NUMBER_SEQUENCE", "InvoiceService", "format_invoice_number"]
+__all__ = ["INVOICE_NUMBER_SEQUENCE", "InvoiceService", "format_invoice_number", "invoice_number_sequence"]
 
 INVOICE_NUMBER_SEQUENCE = "invoice"
 #: Finalised invoices carry a number; drafts do not.
@@ -29,6 +31,22 @@ def format_invoice_number(value: int, pattern: str = "INV-{number:06d}", *, year
     The default, ``INV-000042``, is sortable and wide enough for a million invoices before it grows.
     """
     return pattern.format(number=value, year=year if year is not None else 0)
+
+
+def invoice_number_sequence(pattern: str, year: int) -> str:
+    """The counter an invoice finalised in ``year`` takes its number from.
+
+    A format that shows ``{year}`` numbers each year from 1 (``2026-00001`` follows ``2025-00913``),
+    so each year has a counter of its own; any other format counts on forever.
+    """
+    if any(field == "year" for _, field, _, _ in Formatter().parse(pattern)):
+        return f"{INVOICE_NUMBER_SEQUENCE}-{year}"
+    return INVOICE_NUMBER_SEQUENCE
+
+
+def _utc_year(moment: datetime) -> int:
+    """The year of ``moment`` in UTC (a naive moment is UTC already, as the database returns it)."""
+    return (moment.astimezone(UTC) if moment.tzinfo is not None else moment).year
 
 
 class InvoiceService(DomainService):
@@ -63,10 +81,10 @@ class InvoiceService(DomainService):
             return f"an invoice cannot move from {invoice.status.value} to {snapshot.status.value}"
         invoice.amount_paid = snapshot.amount_paid
         if snapshot.status in NUMBERED and invoice.number is None:
-            value = await SequenceRepository(session=self.session).next_value(INVOICE_NUMBER_SEQUENCE)
-            invoice.number = format_invoice_number(
-                value, self.svc.settings.tax.invoice_number_format, year=event.occurred_at.year
-            )
+            pattern, year = self.svc.settings.tax.invoice_number_format, _utc_year(event.occurred_at)
+            sequence = invoice_number_sequence(pattern, year)
+            value = await SequenceRepository(session=self.session).next_value(sequence)
+            invoice.number = format_invoice_number(value, pattern, year=year)
             invoice.finalized_at = event.occurred_at
         if snapshot.status is InvoiceStatus.PAID and invoice.paid_at is None:
             invoice.paid_at = event.occurred_at
