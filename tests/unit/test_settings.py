@@ -10,6 +10,7 @@ import pydantic
 import pytest
 from pydantic import SecretStr
 
+from fastapi_cashier.db import create_engine
 from fastapi_cashier.settings import (
     AuthSettings,
     DatabaseSettings,
@@ -325,3 +326,13 @@ def test_auth_configured() -> None:
     )
     assert PaymentsSettings().auth.configured is False
     assert PaymentsSettings(auth={"jwt_secret": "s"}).auth.configured is True
+
+
+def test_pool_pre_ping_is_opt_in_and_connections_are_recycled() -> None:
+    url = "postgresql+asyncpg://user@127.0.0.1:1/none"
+    default = create_engine(DatabaseSettings(url=url))
+    opted = create_engine(DatabaseSettings(url=url, pool_pre_ping=True, pool_recycle_seconds=60))
+    assert default.pool._pre_ping is False
+    assert default.pool._recycle == 1800
+    assert opted.pool._pre_ping is True
+    assert opted.pool._recycle == 60

@@ -123,6 +123,11 @@ class PaymentsService:
         await self.session.rollback()
         self._pending.clear()
 
+    async def close(self) -> None:
+        """End the session: roll back what was not committed; loaded rows stay readable."""
+        self._pending.clear()
+        await self.session.close()
+
     def describe(self, entity_type: str, row: Any) -> dict[str, Any]:
         """A JSON-friendly summary of a row for hook events."""
         fields = ("status", "amount", "currency", "refunded_amount", "provider", "reference", "customer_id")

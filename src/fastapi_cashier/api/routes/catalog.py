@@ -43,7 +43,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     @router.get("/plans", name="payments:plans", response_model=list[PlanOut], tags=["public"])
     async def list_plans() -> Any:
         """The active catalog: active plans of active products, cheapest first."""
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             return await svc.catalog.list_active()
 
     @router.get(
@@ -59,7 +59,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         usage: Annotated[int, Query(ge=0, le=10**12)] = 0,
     ) -> Any:
         """What one period of an active plan costs for ``quantity`` seats and ``usage`` units."""
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             try:
                 plan = await svc.subscriptions.active_plan(plan_id)
             except ValidationError:
