@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from fastapi import Depends
 
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.billing.service import PaymentsService
-from fastapi_cashier.db.models import Customer
+from fastapi_cashier.db.models import Customer, WebhookEvent
 
 from .conftest import Harness
 
@@ -133,3 +134,43 @@ async def test_a_host_route_writing_under_load_never_waits_for_a_second_connecti
             for index in range(40):
                 group.start_soon(call, ("erin", "frank")[index % 2])
     assert answers == [{"name": "renamed"}] * 40
+
+
+async def test_a_duplicate_delivery_is_decided_by_its_insert_in_one_transaction(harness: Harness) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("grace")
+    headers, body = harness.fake.sent_events[0]
+    with traffic(harness.payments) as first:
+        stored = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert stored.json()["status"] == "processed"
+    inserts = [s for s in first.statements if s.startswith("INSERT") and "cashier_webhook_events" in s]
+    assert len(inserts) == 1
+    with traffic(harness.payments) as again:
+        duplicate = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert duplicate.json() == {**stored.json(), "status": "duplicate"}
+    # One transaction: the insert that finds the stored row, and on PostgreSQL and SQLite the
+    # read of its status. No savepoint, no failed statement, nothing committed.
+    assert (again.begins, again.commits) == (1, 0)
+    assert not any("SAVEPOINT" in statement.upper() for statement in again.statements)
+    assert len(again.statements) <= 3
+    async with harness.payments.read_service() as svc:
+        rows = await svc.session.scalars(
+            sa.select(WebhookEvent).where(WebhookEvent.event_id == json.loads(body)["id"])
+        )
+        assert [(row.status.value, row.attempts) for row in rows] == [("processed", 1)]
+
+
+async def test_an_event_id_longer_than_its_column_is_refused_not_truncated(harness: Harness) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("heidi")
+    _, body = harness.fake.sent_events[0]
+    event = json.loads(body)
+    event["id"] = "evt_" + "x" * 300
+    long_body = json.dumps(event).encode()
+    response = await harness.client.post(
+        "/billing/webhooks/fake", content=long_body, headers=harness.fake.sign(long_body)
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    async with harness.payments.read_service() as svc:
+        assert list(await svc.session.scalars(sa.select(WebhookEvent))) == []
