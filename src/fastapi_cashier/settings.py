@@ -94,6 +94,10 @@ class DatabaseSettings(_Section):
         max_overflow: Extra connections allowed under load (ignored by SQLite).
         create_tables: Create missing tables at start-up. ``None`` means "yes in development and
             test, no in production" where Alembic migrations should be used instead.
+        pool_pre_ping: Test every pooled connection at checkout (a round trip each time).
+            Off by default: dropped connections are caught by ``pool_recycle_seconds`` and by
+            SQLAlchemy discarding the pool after a disconnect error.
+        pool_recycle_seconds: Replace pooled connections older than this (ignored by SQLite).
     """
 
     url: str = "sqlite+aiosqlite:///./payments.db"
@@ -101,6 +105,8 @@ class DatabaseSettings(_Section):
     pool_size: int = Field(default=5, ge=1)
     max_overflow: int = Field(default=10, ge=0)
     create_tables: bool | None = None
+    pool_pre_ping: bool = False
+    pool_recycle_seconds: int = Field(default=1800, ge=1)
 
     @field_validator("url")
     @classmethod

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from fastapi_cashier import PaymentsRouter
+from fastapi_cashier.db import create_engine
 from fastapi_cashier.settings import (
     AuthSettings,
     DatabaseSettings,
@@ -424,3 +425,13 @@ def test_redirect_origins_come_from_the_environment_normalised(monkeypatch: pyte
 def test_a_redirect_origin_must_be_an_origin(origin: str) -> None:
     with pytest.raises(pydantic.ValidationError, match="allowed_redirect_origins"):
         PaymentsSettings(allowed_redirect_origins=[origin])
+
+
+def test_pool_pre_ping_is_opt_in_and_connections_are_recycled() -> None:
+    url = "postgresql+asyncpg://user@127.0.0.1:1/none"
+    default = create_engine(DatabaseSettings(url=url))
+    opted = create_engine(DatabaseSettings(url=url, pool_pre_ping=True, pool_recycle_seconds=60))
+    assert default.pool._pre_ping is False
+    assert default.pool._recycle == 1800
+    assert opted.pool._pre_ping is True
+    assert opted.pool._recycle == 60

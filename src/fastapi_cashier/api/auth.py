@@ -147,7 +147,15 @@ class JWTAuthenticator:
             except (ValueError, TypeError) as exc:
                 raise ConfigurationError("auth.jwt_public_key is not a PEM public key") from exc
             self._public_key = cast(AllowedPublicKeys, loaded)
-        if not any(self._key_for(algorithm) is not None for algorithm in settings.jwt_algorithms):
+        usable = [algorithm for algorithm in settings.jwt_algorithms if self._key_for(algorithm) is not None]
+        keys = {id(self._key_for(algorithm)) for algorithm in usable}
+        #: The accepted algorithms and their key when every one of them uses the same key.
+        self._single_family: tuple[list[str], bytes | AllowedPublicKeys] | None = None
+        if usable and len(keys) == 1:
+            key = self._key_for(usable[0])
+            assert key is not None
+            self._single_family = (usable, key)
+        if not usable:
             raise ConfigurationError(
                 "JWT authentication needs a key for one of auth.jwt_algorithms "
                 f"({', '.join(settings.jwt_algorithms)}): set auth.jwt_secret for HS* or "
@@ -187,7 +195,15 @@ class JWTAuthenticator:
             is_admin=self.settings.admin_role in _roles(claims.get("roles")),
         )
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    def _algorithms_and_key(self, token: str) -> tuple[list[str], bytes | AllowedPublicKeys]:
+        """The algorithms to accept for ``token`` and the key that verifies them.
+
+        With one key family configured (the usual case) the token is parsed once, by
+        ``jwt.decode``; only with both a secret and a public key is its header read first, to
+        pick the key, so a public key is never tried as an HMAC secret.
+        """
+        if self._single_family is not None:
+            return self._single_family
         try:
             algorithm = jwt.get_unverified_header(token).get("alg")
         except jwt.PyJWTError:
@@ -197,6 +213,10 @@ class JWTAuthenticator:
         key = self._key_for(algorithm)
         if key is None:
             raise AuthenticationError("token algorithm is not accepted")
+        return [algorithm], key
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        algorithms, key = self._algorithms_and_key(token)
         required = ["sub", "exp"]
         if self.settings.audience is not None:
             required.append("aud")
@@ -206,7 +226,7 @@ class JWTAuthenticator:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
-                algorithms=[algorithm],
+                algorithms=algorithms,
                 audience=self.settings.audience,
                 issuer=self.settings.issuer,
                 leeway=self.leeway,

@@ -8,12 +8,13 @@ routes still answer it as a problem document with the stable ``code``.
 
 import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..billing.service import PaymentsService
 from ..db.models import Customer
 from ..errors import AuthenticationError, CashierError, RateLimitExceededError
 from .auth import DemoAuthenticator, JWTAuthenticator, Principal, require_admin, storable_principal
@@ -29,6 +30,7 @@ __all__ = [
     "http_errors",
     "principal_dependency",
     "rate_limit_dependency",
+    "request_service_dependency",
     "require_feature_dependency",
     "require_subscription_dependency",
 ]
@@ -81,13 +83,46 @@ def admin_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Prin
     return current_admin
 
 
-def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Customer]]:
-    """The signed-in customer, created from the principal on first use."""
+#: Methods whose library routes do all their work in the request's read unit of work.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    async def current_customer(principal: Principal = Depends(payments.current_principal)) -> Customer:
+
+def request_service_dependency(payments: "PaymentsRouter") -> Callable[..., AsyncIterator[PaymentsService]]:
+    """See :attr:`PaymentsRouter.request_service`."""
+
+    async def request_service() -> AsyncIterator[PaymentsService]:
+        async with payments.read_service() as svc, payments._request_unit(svc):
+            yield svc
+
+    return request_service
+
+
+def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Customer]]:
+    """The signed-in customer, created from the principal on first use.
+
+    A known customer is read in the request's unit of work (no commit). A new one is created in
+    a write transaction of its own and committed at once, so the other sessions of the request
+    (a route's writes, the idempotency store) see the row its foreign keys point to.
+    """
+
+    async def current_customer(
+        request: Request,
+        principal: Principal = Depends(payments.current_principal),
+        svc: PaymentsService = Depends(payments.request_service),
+    ) -> Customer:
         with http_errors():
-            async with payments.service() as svc:
-                return await svc.customers.get_or_create(principal.subject, email=principal.email)
+            found = await svc.customers.find(principal.subject)
+            if found is not None:
+                if request.method not in _READS:
+                    # A writing route opens sessions of its own (the write transaction, the
+                    # idempotency store): holding this connection meanwhile could empty the pool.
+                    await svc.close()
+                return found
+            async with payments.service() as writer:
+                created = await writer.customers.get_or_create(principal.subject, email=principal.email)
+            # A fresh transaction from here on, which sees the committed row on every database.
+            await svc.session.rollback()
+            return created
 
     return current_customer
 
@@ -103,10 +138,12 @@ def require_subscription_dependency(
     else:
         wanted = list(plans)
 
-    async def require_subscription(customer: Customer = Depends(payments.current_customer)) -> Customer:
+    async def require_subscription(
+        customer: Customer = Depends(payments.current_customer),
+        svc: PaymentsService = Depends(payments.request_service),
+    ) -> Customer:
         with http_errors():
-            async with payments.service() as svc:
-                await svc.entitlements.require_subscription(customer.id, wanted)
+            await svc.entitlements.require_subscription(customer.id, wanted)
         return customer
 
     return require_subscription
@@ -115,10 +152,12 @@ def require_subscription_dependency(
 def require_feature_dependency(payments: "PaymentsRouter", key: str) -> Callable[..., Awaitable[Customer]]:
     """See :meth:`PaymentsRouter.require_feature`."""
 
-    async def require_feature(customer: Customer = Depends(payments.current_customer)) -> Customer:
+    async def require_feature(
+        customer: Customer = Depends(payments.current_customer),
+        svc: PaymentsService = Depends(payments.request_service),
+    ) -> Customer:
         with http_errors():
-            async with payments.service() as svc:
-                await svc.entitlements.require_feature(customer.id, key)
+            await svc.entitlements.require_feature(customer.id, key)
         return customer
 
     return require_feature

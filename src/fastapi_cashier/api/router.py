@@ -81,6 +81,10 @@ class PaymentsRouter(APIRouter):
         self._authenticate = self._build_authenticator(authenticate)
         self._engine: AsyncEngine | None = None
         self._session_factory: async_sessionmaker[AsyncSession] | None = None
+        self._read_session_factory: async_sessionmaker[AsyncSession] | None = None
+        # The read unit of work of each request in flight, by task: a write unit of work opened
+        # in the same task first hands its connection back to the pool (see ``service``).
+        self._request_units: dict[int, PaymentsService] = {}
         self._start_lock = anyio.Lock()
         self.idempotency = IdempotencyStore(_LazySessionFactory(self))  # type: ignore[arg-type]
         self.inbox = WebhookInbox(
@@ -91,6 +95,10 @@ class PaymentsRouter(APIRouter):
         )
         self.current_principal = dependencies.principal_dependency(self._authenticate)
         self.current_admin = dependencies.admin_dependency(self)
+        #: A dependency yielding the request's unit of work: one session shared by
+        #: ``current_customer``, the entitlement checks and the route. It is for reads: it
+        #: never commits, and leaving the request rolls back what was not committed.
+        self.request_service = dependencies.request_service_dependency(self)
         self.current_customer = dependencies.customer_dependency(self)
 
         from .routes import build_routes
@@ -257,6 +265,7 @@ class PaymentsRouter(APIRouter):
                 raise
             self._engine = engine
             self._session_factory = create_session_factory(engine)
+            self._read_session_factory = create_session_factory(engine, read_only=True)
 
     async def shutdown(self) -> None:
         """Close the providers' HTTP connections and dispose of the engine."""
@@ -265,6 +274,7 @@ class PaymentsRouter(APIRouter):
             if close is not None:
                 await close()
         engine, self._engine, self._session_factory = self._engine, None, None
+        self._read_session_factory = None
         if engine is not None:
             await engine.dispose()
 
@@ -302,6 +312,12 @@ class PaymentsRouter(APIRouter):
                 pages the router serves (the fake provider's checkout page).
         """
         await self.startup()
+        unit = self._request_units.get(anyio.get_current_task().id)
+        if unit is not None:
+            # One connection per request at a time, so concurrent requests can never hold the
+            # whole pool while each waits for a second connection. The request's reads start a
+            # new transaction afterwards (and see this one's writes once it commits).
+            await unit.close()
         async with self.session_factory() as session:
             svc = self._new_service(session, base_url)
             try:
@@ -310,6 +326,34 @@ class PaymentsRouter(APIRouter):
                 await svc.rollback()
                 raise
             await svc.commit()
+
+    @contextlib.asynccontextmanager
+    async def read_service(self) -> AsyncIterator[PaymentsService]:
+        """The domain layer for reading: never commits, rolls back on leaving.
+
+        On SQLite its transaction begins deferred, so it neither takes nor waits for the write
+        lock; writes belong in :meth:`service`.
+        """
+        await self.startup()
+        factory = self._read_session_factory
+        if factory is None:
+            raise ConfigurationError("the PaymentsRouter has shut down")
+        svc = self._new_service(factory())
+        try:
+            yield svc
+        finally:
+            await svc.close()
+
+    @contextlib.asynccontextmanager
+    async def _request_unit(self, svc: PaymentsService) -> AsyncIterator[None]:
+        """Register ``svc`` as the read unit of work of the current task while the block runs."""
+        key = anyio.get_current_task().id
+        self._request_units[key] = svc
+        try:
+            yield
+        finally:
+            if self._request_units.get(key) is svc:
+                del self._request_units[key]
 
     def on(self, event_type: str) -> Callable[[Hook], Hook]:
         """Register an async hook run once per event after its transaction commits.

@@ -74,6 +74,16 @@ class CustomerService(DomainService):
         """The customer with this id (``NotFoundError`` otherwise)."""
         return await self._customers.get(customer_id)
 
+    async def find(self, external_id: str) -> Customer | None:
+        """The customer for the host's user id, if there is one (a read, never a write).
+
+        Raises:
+            ValidationError: ``external_id`` is empty or longer than 255 characters.
+        """
+        if not external_id or len(external_id) > 255:
+            raise ValidationError("external_id must be 1 to 255 characters", field="external_id")
+        return await self._customers.get_by_external_id(external_id)
+
     async def get_or_create(
         self, external_id: str, *, email: str | None = None, name: str | None = None
     ) -> Customer:
@@ -82,9 +92,7 @@ class CustomerService(DomainService):
         Two first requests racing both end with the same row: the loser of the unique
         constraint reads the winner's.
         """
-        if not external_id or len(external_id) > 255:
-            raise ValidationError("external_id must be 1 to 255 characters", field="external_id")
-        found = await self._customers.get_by_external_id(external_id)
+        found = await self.find(external_id)
         if found is not None:
             return found
         try:

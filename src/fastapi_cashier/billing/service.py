@@ -13,7 +13,8 @@ so no row lock is held across the network.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,25 @@ from ..providers.base import PaymentProvider
 from ..settings import PaymentsSettings
 from .hooks import DomainEvent, HookRegistry
 from .provider_calls import RetryingProvider
+
+if TYPE_CHECKING:
+    from .catalog import CatalogService
+    from .checkout import CheckoutService
+    from .credits import CreditService
+    from .customers import CustomerService
+    from .entitlements import EntitlementService
+    from .events import EventApplier
+    from .invoices import InvoiceService
+    from .manual import ManualPaymentService
+    from .payments import PaymentService
+    from .previews import PricingService
+    from .ratelimits import RateLimitService
+    from .reconcile import ReconcileService
+    from .refunds import RefundService
+    from .reports import ReportService
+    from .subscriptions import SubscriptionService
+    from .tax import TaxService
+    from .tax_ids import TaxIdService
 
 __all__ = ["PaymentsService"]
 
@@ -58,47 +78,116 @@ class PaymentsService:
         hooks: HookRegistry | None = None,
         base_url: str | None = None,
     ) -> None:
-        from .catalog import CatalogService
-        from .checkout import CheckoutService
-        from .credits import CreditService
-        from .customers import CustomerService
-        from .entitlements import EntitlementService
-        from .events import EventApplier
-        from .invoices import InvoiceService
-        from .manual import ManualPaymentService
-        from .payments import PaymentService
-        from .previews import PricingService
-        from .ratelimits import RateLimitService
-        from .reconcile import ReconcileService
-        from .refunds import RefundService
-        from .reports import ReportService
-        from .subscriptions import SubscriptionService
-        from .tax import TaxService
-        from .tax_ids import TaxIdService
-
         self.session = session
         self.settings = settings
         self.providers = providers
         self.hooks = hooks or HookRegistry()
         self.base_url = base_url
         self._pending: list[DomainEvent] = []
-        self.customers = CustomerService(self)
-        self.catalog = CatalogService(self)
-        self.checkout = CheckoutService(self)
-        self.payments = PaymentService(self)
-        self.refunds = RefundService(self)
-        self.manual = ManualPaymentService(self)
-        self.reports = ReportService(self)
-        self.pricing = PricingService(self)
-        self.subscriptions = SubscriptionService(self)
-        self.invoices = InvoiceService(self)
-        self.events = EventApplier(self)
-        self.entitlements = EntitlementService(self)
-        self.rate_limits = RateLimitService(self)
-        self.credits = CreditService(self)
-        self.reconcile = ReconcileService(self)
-        self.tax = TaxService(self)
-        self.tax_ids = TaxIdService(self)
+
+    # The domain services are built on first use: most units of work need one or two of them.
+
+    @cached_property
+    def customers(self) -> CustomerService:
+        from .customers import CustomerService
+
+        return CustomerService(self)
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        from .catalog import CatalogService
+
+        return CatalogService(self)
+
+    @cached_property
+    def checkout(self) -> CheckoutService:
+        from .checkout import CheckoutService
+
+        return CheckoutService(self)
+
+    @cached_property
+    def payments(self) -> PaymentService:
+        from .payments import PaymentService
+
+        return PaymentService(self)
+
+    @cached_property
+    def refunds(self) -> RefundService:
+        from .refunds import RefundService
+
+        return RefundService(self)
+
+    @cached_property
+    def manual(self) -> ManualPaymentService:
+        from .manual import ManualPaymentService
+
+        return ManualPaymentService(self)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        from .reports import ReportService
+
+        return ReportService(self)
+
+    @cached_property
+    def pricing(self) -> PricingService:
+        from .previews import PricingService
+
+        return PricingService(self)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionService:
+        from .subscriptions import SubscriptionService
+
+        return SubscriptionService(self)
+
+    @cached_property
+    def invoices(self) -> InvoiceService:
+        from .invoices import InvoiceService
+
+        return InvoiceService(self)
+
+    @cached_property
+    def events(self) -> EventApplier:
+        from .events import EventApplier
+
+        return EventApplier(self)
+
+    @cached_property
+    def entitlements(self) -> EntitlementService:
+        from .entitlements import EntitlementService
+
+        return EntitlementService(self)
+
+    @cached_property
+    def rate_limits(self) -> RateLimitService:
+        from .ratelimits import RateLimitService
+
+        return RateLimitService(self)
+
+    @cached_property
+    def credits(self) -> CreditService:
+        from .credits import CreditService
+
+        return CreditService(self)
+
+    @cached_property
+    def reconcile(self) -> ReconcileService:
+        from .reconcile import ReconcileService
+
+        return ReconcileService(self)
+
+    @cached_property
+    def tax(self) -> TaxService:
+        from .tax import TaxService
+
+        return TaxService(self)
+
+    @cached_property
+    def tax_ids(self) -> TaxIdService:
+        from .tax_ids import TaxIdService
+
+        return TaxIdService(self)
 
     def provider(self, name: str | None) -> RetryingProvider:
         """The enabled provider called ``name`` (``None``: the default provider)."""
@@ -133,6 +222,11 @@ class PaymentsService:
         """Roll back and forget the hook events of the transaction."""
         await self.session.rollback()
         self._pending.clear()
+
+    async def close(self) -> None:
+        """End the session: roll back what was not committed; loaded rows stay readable."""
+        self._pending.clear()
+        await self.session.close()
 
     def describe(self, entity_type: str, row: Any) -> dict[str, Any]:
         """A JSON-friendly summary of a row for hook events."""

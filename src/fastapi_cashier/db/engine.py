@@ -50,13 +50,20 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     """Create the async engine for ``settings.url``.
 
     SQLite gets foreign keys switched on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
-    transaction: SQLite has one writer at a time, and taking the write lock up front turns
-    would-be deadlocks between concurrent requests into short waits. MariaDB/MySQL run at
+    writing transaction: SQLite has one writer at a time, and taking the write lock up front
+    turns would-be deadlocks between concurrent requests into short waits. Sessions of
+    :func:`create_session_factory` with ``read_only=True`` begin with a plain (deferred)
+    ``BEGIN`` instead, so reads never wait for the write lock. MariaDB/MySQL run at
     ``READ COMMITTED`` like PostgreSQL, so row locks behave the same on both.
 
     An in-memory SQLite database (``sqlite+aiosqlite:///:memory:``) lives only as long as its one
     connection, so every session shares that connection, one transaction at a time: a pool of
     exactly one connection that requests and the background loop wait for in turn.
+
+    Pooled connections are replaced after ``pool_recycle_seconds``; a connection the server
+    dropped fails its first statement, and SQLAlchemy then discards every pooled connection
+    opened before it. ``pool_pre_ping`` checks each connection at checkout instead, at the cost
+    of a round trip per checkout (two on asyncpg).
 
     Raises:
         MissingDependencyError: the URL names a driver that is not installed; the message names
@@ -64,7 +71,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     """
     url = make_url(settings.url)
     require_driver(url)
-    kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"echo": settings.echo, "pool_pre_ping": settings.pool_pre_ping}
     backend = url.get_backend_name()
     if backend == "sqlite":
         kwargs["connect_args"] = {"timeout": 30}
@@ -73,9 +80,9 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     else:
         kwargs["pool_size"] = settings.pool_size
         kwargs["max_overflow"] = settings.max_overflow
+        kwargs["pool_recycle"] = settings.pool_recycle_seconds
     if backend in ("mysql", "mariadb"):
         kwargs["isolation_level"] = "READ COMMITTED"
-        kwargs["pool_recycle"] = 3600
     engine = create_async_engine(url, **kwargs)
     if backend == "sqlite":
         _configure_sqlite(engine)
@@ -105,12 +112,29 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @sa.event.listens_for(sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(_READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """A session factory whose objects stay readable after commit."""
-    return async_sessionmaker(engine, expire_on_commit=False)
+#: Execution option marking a read-only engine view: SQLite begins its transactions deferred.
+_READ_ONLY = "cashier_read_only"
+
+
+def create_session_factory(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """A session factory whose objects stay readable after commit.
+
+    Args:
+        engine: The engine of :func:`create_engine`.
+        read_only: Sessions that only read. On SQLite their transactions begin deferred, so
+            they never take (or wait for) the write lock; a write in such a session may fail
+            with ``database is locked`` under concurrency. Elsewhere it changes nothing.
+    """
+    bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
+    return async_sessionmaker(bind, expire_on_commit=False)
 
 
 def supports_row_locks(engine: AsyncEngine | sa.Engine | sa.Connection) -> bool:

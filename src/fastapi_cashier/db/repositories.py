@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..errors import ConflictError
+from ..errors import ConflictError, ValidationError
+from ..statuses import WebhookEventStatus
 from . import models as m
 from .repository import Repository
 
@@ -30,6 +34,7 @@ __all__ = [
     "RefundRepository",
     "SequenceRepository",
     "StatusChangeRepository",
+    "StoredDelivery",
     "SubscriptionRepository",
     "UsageRecordRepository",
     "WebhookEventRepository",
@@ -250,6 +255,67 @@ class WebhookEventRepository(Repository[m.WebhookEvent]):
     async def by_event_id(self, provider: str, event_id: str) -> m.WebhookEvent | None:
         """The stored delivery of ``event_id`` from ``provider``."""
         return await self.first(m.WebhookEvent.provider == provider, m.WebhookEvent.event_id == event_id)
+
+    async def insert_once(self, values: dict[str, Any]) -> StoredDelivery | None:
+        """Insert a delivery unless ``(provider, event_id)`` is stored already; no flush, no ORM.
+
+        One statement decides: ``INSERT ... ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite,
+        ``INSERT IGNORE`` on MariaDB; the statement returns the new row's id, or nothing for a
+        duplicate, whose status is then read in the same transaction. A duplicate never fails a
+        statement, so it needs no savepoint and leaves no error in the server's log. A
+        concurrent first delivery of the same event makes the statement wait for that
+        transaction's end.
+
+        ``INSERT IGNORE`` would also turn a too-long value into a truncated one with a warning,
+        so every text is checked against its column's length first, on every database.
+
+        Args:
+            values: The new row's columns, ``id`` included.
+
+        Returns:
+            The row and its status: the new one (``inserted``), or the one stored before. ``None``
+            when the stored row was deleted between the insert and the read.
+
+        Raises:
+            ValidationError: a value is longer than its column allows.
+        """
+        event = m.WebhookEvent
+        _check_lengths(event.__table__, values)
+        new_id = values["id"]
+        dialect = self.session.get_bind().dialect.name
+        if dialect in ("mysql", "mariadb"):
+            added: Any = mysql.insert(event).values(values).prefix_with("IGNORE")
+        else:
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            added = (
+                insert(event).values(values).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+            )
+        if await self.session.scalar(added.returning(event.id)) is not None:
+            return StoredDelivery(new_id, WebhookEventStatus(values["status"]), inserted=True)
+        found = (
+            await self.session.execute(
+                sa.select(event.id, event.status).where(
+                    event.provider == values["provider"], event.event_id == values["event_id"]
+                )
+            )
+        ).one_or_none()
+        return None if found is None else StoredDelivery(found.id, found.status, inserted=False)
+
+
+def _check_lengths(table: sa.FromClause, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        length = getattr(table.c[name].type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            raise ValidationError(f"{name} is longer than {length} characters", field=name)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDelivery:
+    """A webhook delivery's row as :meth:`WebhookEventRepository.insert_once` found or made it."""
+
+    id: uuid.UUID
+    status: WebhookEventStatus
+    inserted: bool
 
 
 class IdempotencyKeyRepository(Repository[m.IdempotencyKey]):

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..billing.service import PaymentsService
 from ..clock import utcnow as now
 from ..db.models import WebhookEvent
-from ..db.repositories import CheckoutSessionRepository, WebhookEventRepository
+from ..db.repositories import CheckoutSessionRepository, StoredDelivery, WebhookEventRepository
 from ..db.repository import is_transient
 from ..errors import AwaitingObjectError, ConflictError, NotFoundError, ValidationError
 from ..providers.base import Capability, EventType, PaymentProvider, ProviderEvent, WebhookReceiver
@@ -110,37 +110,41 @@ class WebhookInbox:
         provider = self.provider(provider_name)
         event = await provider.verify_webhook(headers, body)
         stored = await self._store(event, body)
-        if stored is None:
-            # Stored before: applied already (a duplicate changes nothing), or still pending or
-            # failed, in which case the provider's redelivery is a retry and is applied now.
-            stored = await self._stored(event)
-            if stored is None or stored.status in _FINAL:
-                return DeliveryResult(event.id, "duplicate", id=stored.id if stored else None)
+        # Stored before: applied already (a duplicate changes nothing), or still pending or
+        # failed, in which case the provider's redelivery is a retry and is applied now.
+        if stored is None or stored.status in _FINAL:
+            return DeliveryResult(event.id, "duplicate", id=stored.id if stored else None)
         return await self._attempt(stored.id, provider, event)
 
-    async def _store(self, event: ProviderEvent, body: bytes) -> WebhookEvent | None:
-        async with self._session_factory()() as session:
-            row = WebhookEvent(
-                provider=event.provider,
-                event_id=event.id,
-                type=event.type,
-                object_kind=event.object_kind,
-                object_provider_id=event.object_id,
-                occurred_at=event.occurred_at,
-                raw_body=body,
-                status=WebhookEventStatus.PENDING,
-                next_attempt_at=self._lease_end(),
-            )
+    async def _store(self, event: ProviderEvent, body: bytes) -> StoredDelivery | None:
+        """Store the delivery, or find the stored one, in one transaction (see ``insert_once``)."""
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "provider": event.provider,
+            "event_id": event.id,
+            "type": event.type,
+            "object_kind": event.object_kind,
+            "object_provider_id": event.object_id,
+            "occurred_at": event.occurred_at,
+            "raw_body": body,
+            "received_at": now(),
+            "status": WebhookEventStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": self._lease_end(),
+        }
+        for rerun in range(_TRANSIENT_RERUNS + 1):
             try:
-                await WebhookEventRepository(session=session).add(row)
-            except ConflictError:
-                return None
-            await session.commit()
-            return row
-
-    async def _stored(self, event: ProviderEvent) -> WebhookEvent | None:
-        async with self._session_factory()() as session:
-            return await WebhookEventRepository(session=session).by_event_id(event.provider, event.id)
+                async with self._session_factory()() as session:
+                    stored = await WebhookEventRepository(session=session).insert_once(values)
+                    if stored is not None and stored.inserted:
+                        await session.commit()
+                    return stored
+            except Exception as exc:
+                # Concurrent first deliveries of one event can deadlock on its unique key (MariaDB).
+                if not is_transient(exc) or rerun == _TRANSIENT_RERUNS:
+                    raise
+                logger.info("storing %s event %s met %s; again", event.provider, event.id, exc)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _lease_end(self) -> datetime:
         """How long an attempt may take before another process may pick the event up."""

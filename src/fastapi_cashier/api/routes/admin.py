@@ -55,7 +55,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     ) -> Any:
         """Every customer, newest first; ``email`` filters exactly."""
         conditions = [Customer.email == email] if email is not None else []
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             page = await CustomerRepository(session=svc.session).paginate(
                 *conditions, limit=limit, cursor=cursor
             )
@@ -107,7 +107,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             created_after=require_aware(created_after, "created_after"),
             created_before=require_aware(created_before, "created_before"),
         )
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             page = await svc.payments.list(filters, limit=limit, cursor=cursor)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
@@ -176,7 +176,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     @router.get("/summary", name="payments:admin_summary", response_model=SummaryOut)
     async def summary(_admin: Admin) -> Any:
         """Totals by status, provider and currency; MRR per currency; active subscriptions."""
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             return await svc.reports.summary()
 
     @router.get("/webhook-events", name="payments:admin_webhook_events", response_model=Page[WebhookEventOut])
@@ -200,7 +200,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             conditions.append(WebhookEvent.provider == provider)
         if type is not None:
             conditions.append(WebhookEvent.type == type)
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             page = await WebhookEventRepository(session=svc.session).paginate(
                 *conditions, limit=limit, cursor=cursor
             )
@@ -213,7 +213,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     )
     async def get_webhook_event(event_row_id: uuid.UUID, _admin: Admin) -> Any:
         """One stored webhook delivery, by the id the listing gives."""
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             return await WebhookEventRepository(session=svc.session).get(event_row_id)
 
     @router.post(

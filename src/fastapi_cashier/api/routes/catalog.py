@@ -43,7 +43,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     @router.get("/plans", name="payments:plans", response_model=list[PlanOut], tags=["public"])
     async def list_plans() -> Any:
         """The active catalog: active plans of active products, cheapest first."""
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             return await svc.catalog.list_active()
 
     @router.get(
@@ -63,7 +63,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
 
         With tax on, ``tax`` splits the amount for a consumer in ``country`` (ISO 3166-1).
         """
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             try:
                 plan = await svc.subscriptions.active_plan(plan_id)
             except ValidationError:

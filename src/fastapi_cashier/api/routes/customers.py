@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from ...billing.payments import PaymentFilters
+from ...billing.service import PaymentsService
 from ...db.models import Customer
 from ...errors import NotFoundError
 from ...statuses import PaymentStatus
@@ -40,6 +41,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     )
     CurrentCustomer = Annotated[Customer, Depends(payments.current_customer)]
     CurrentPrincipal = Annotated[Principal, Depends(payments.current_principal)]
+    RequestService = Annotated[PaymentsService, Depends(payments.request_service)]
 
     @router.get("/me", name="payments:me", response_model=CustomerOut)
     async def get_me(customer: CurrentCustomer) -> Customer:
@@ -54,10 +56,9 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             return await svc.customers.update(fresh, email=body.email, name=body.name)
 
     @router.get("/me/billing-profile", name="payments:billing_profile", response_model=BillingProfileOut)
-    async def get_billing_profile(customer: CurrentCustomer) -> Any:
+    async def get_billing_profile(customer: CurrentCustomer, svc: RequestService) -> Any:
         """Who and where is billed; 404 until one is saved."""
-        async with payments.service() as svc:
-            profile = await svc.customers.billing_profile(customer)
+        profile = await svc.customers.billing_profile(customer)
         if profile is None:
             raise NotFoundError("no billing profile has been saved yet")
         return profile
@@ -104,14 +105,16 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     @router.get(
         "/checkout-sessions/{session_id}", name="payments:checkout_session", response_model=CheckoutSessionOut
     )
-    async def get_checkout_session(session_id: uuid.UUID, customer: CurrentCustomer) -> Any:
+    async def get_checkout_session(
+        session_id: uuid.UUID, customer: CurrentCustomer, svc: RequestService
+    ) -> Any:
         """One of the customer's checkout sessions."""
-        async with payments.service() as svc:
-            return await svc.checkout.get_for_customer(customer.id, session_id)
+        return await svc.checkout.get_for_customer(customer.id, session_id)
 
     @router.get("/payments", name="payments:list", response_model=Page[PaymentOut])
     async def list_payments(
         customer: CurrentCustomer,
+        svc: RequestService,
         status: PaymentStatus | None = None,
         provider: Annotated[str | None, Query(max_length=40)] = None,
         reference: Annotated[str | None, Query(max_length=255)] = None,
@@ -129,21 +132,20 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             created_before=require_aware(created_before, "created_before"),
             customer_id=customer.id,
         )
-        async with payments.service() as svc:
-            page = await svc.payments.list(filters, limit=limit, cursor=cursor)
+        page = await svc.payments.list(filters, limit=limit, cursor=cursor)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @router.get("/payments/{payment_id}", name="payments:detail", response_model=PaymentOut)
-    async def get_payment(payment_id: uuid.UUID, customer: CurrentCustomer) -> Any:
+    async def get_payment(payment_id: uuid.UUID, customer: CurrentCustomer, svc: RequestService) -> Any:
         """One of the customer's payments."""
-        async with payments.service() as svc:
-            return await svc.payments.get_for_customer(customer.id, payment_id)
+        return await svc.payments.get_for_customer(customer.id, payment_id)
 
     @router.get("/payments/{payment_id}/events", name="payments:events", response_model=list[StatusChangeOut])
-    async def get_payment_events(payment_id: uuid.UUID, customer: CurrentCustomer) -> Any:
+    async def get_payment_events(
+        payment_id: uuid.UUID, customer: CurrentCustomer, svc: RequestService
+    ) -> Any:
         """The audit trail: every status change of the payment and its refunds."""
-        async with payments.service() as svc:
-            payment = await svc.payments.get_for_customer(customer.id, payment_id)
-            return list(await svc.payments.audit_trail(payment))
+        payment = await svc.payments.get_for_customer(customer.id, payment_id)
+        return list(await svc.payments.audit_trail(payment))
 
     return router

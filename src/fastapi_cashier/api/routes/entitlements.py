@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from ...billing.service import PaymentsService
 from ...db.models import Customer
 from ..auth import Principal
 from ..entitlement_schemas import (
@@ -35,12 +36,12 @@ def build(payments: "PaymentsRouter") -> APIRouter:
 def _customer_routes(payments: "PaymentsRouter") -> APIRouter:
     router = APIRouter(route_class=ProblemRoute, tags=["customer"], responses=problem_responses(401, 422))
     CurrentCustomer = Annotated[Customer, Depends(payments.current_customer)]
+    RequestService = Annotated[PaymentsService, Depends(payments.request_service)]
 
     @router.get("/entitlements", name="payments:entitlements", response_model=EntitlementsOut)
-    async def get_entitlements(customer: CurrentCustomer) -> Any:
+    async def get_entitlements(customer: CurrentCustomer, svc: RequestService) -> Any:
         """Entitling subscriptions (trialing, active, past_due), their plans and merged features."""
-        async with payments.service() as svc:
-            entitlements = await svc.entitlements.for_customer(customer.id)
+        entitlements = await svc.entitlements.for_customer(customer.id)
         return {
             "subscriptions": entitlements.subscriptions,
             "plan_ids": sorted(entitlements.plan_ids, key=str),
@@ -48,10 +49,9 @@ def _customer_routes(payments: "PaymentsRouter") -> APIRouter:
         }
 
     @router.get("/credits", name="payments:credits", response_model=CreditBalanceOut)
-    async def get_credits(customer: CurrentCustomer) -> Any:
+    async def get_credits(customer: CurrentCustomer, svc: RequestService) -> Any:
         """The customer's credit balance."""
-        async with payments.service() as svc:
-            return {"balance": await svc.credits.balance(customer.id)}
+        return {"balance": await svc.credits.balance(customer.id)}
 
     @router.get(
         "/credits/transactions",
@@ -60,12 +60,12 @@ def _customer_routes(payments: "PaymentsRouter") -> APIRouter:
     )
     async def list_credit_transactions(
         customer: CurrentCustomer,
+        svc: RequestService,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> Any:
         """The customer's credit ledger, newest first."""
-        async with payments.service() as svc:
-            page = await svc.credits.transactions(customer.id, limit=limit, cursor=cursor)
+        page = await svc.credits.transactions(customer.id, limit=limit, cursor=cursor)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     return router

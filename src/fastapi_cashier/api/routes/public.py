@@ -20,7 +20,7 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     @router.get("/health", name="payments:health")
     async def health() -> dict[str, Any]:
         """Liveness and database reachability (one ``SELECT 1``)."""
-        async with payments.service() as svc:
+        async with payments.read_service() as svc:
             await svc.session.execute(sa.text("SELECT 1"))
         return {"status": "ok", "database": "ok", "providers": sorted(payments.providers)}
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from ...billing.service import PaymentsService
 from ...db.models import Customer
 from ...errors import ValidationError
 from ...providers.base import Capability, PortalRequest, require_capability
@@ -37,23 +38,26 @@ def build(payments: "PaymentsRouter") -> APIRouter:
     )
     CurrentCustomer = Annotated[Customer, Depends(payments.current_customer)]
     CurrentPrincipal = Annotated[Principal, Depends(payments.current_principal)]
+    RequestService = Annotated[PaymentsService, Depends(payments.request_service)]
     Limit = Annotated[int, Query(ge=1, le=100)]
     Cursor = Annotated[str | None, Query(max_length=200)]
 
     @router.get("/subscriptions", name="payments:subscriptions", response_model=Page[SubscriptionOut])
-    async def list_subscriptions(customer: CurrentCustomer, limit: Limit = 20, cursor: Cursor = None) -> Any:
+    async def list_subscriptions(
+        customer: CurrentCustomer, svc: RequestService, limit: Limit = 20, cursor: Cursor = None
+    ) -> Any:
         """The customer's subscriptions, newest first."""
-        async with payments.service() as svc:
-            page = await svc.subscriptions.list_for_customer(customer.id, limit=limit, cursor=cursor)
+        page = await svc.subscriptions.list_for_customer(customer.id, limit=limit, cursor=cursor)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @router.get(
         "/subscriptions/{subscription_id}", name="payments:subscription", response_model=SubscriptionOut
     )
-    async def get_subscription(subscription_id: uuid.UUID, customer: CurrentCustomer) -> Any:
+    async def get_subscription(
+        subscription_id: uuid.UUID, customer: CurrentCustomer, svc: RequestService
+    ) -> Any:
         """One of the customer's subscriptions."""
-        async with payments.service() as svc:
-            return await svc.subscriptions.get_for_customer(customer.id, subscription_id)
+        return await svc.subscriptions.get_for_customer(customer.id, subscription_id)
 
     @router.patch(
         "/subscriptions/{subscription_id}",
@@ -160,17 +164,17 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         return await idempotent(payments, request, principal, handler)
 
     @router.get("/invoices", name="payments:invoices", response_model=Page[InvoiceOut])
-    async def list_invoices(customer: CurrentCustomer, limit: Limit = 20, cursor: Cursor = None) -> Any:
+    async def list_invoices(
+        customer: CurrentCustomer, svc: RequestService, limit: Limit = 20, cursor: Cursor = None
+    ) -> Any:
         """The customer's invoices with their lines, newest first."""
-        async with payments.service() as svc:
-            page = await svc.invoices.list_for_customer(customer.id, limit=limit, cursor=cursor)
+        page = await svc.invoices.list_for_customer(customer.id, limit=limit, cursor=cursor)
         return {"items": page.items, "next_cursor": page.next_cursor}
 
     @router.get("/invoices/{invoice_id}", name="payments:invoice", response_model=InvoiceOut)
-    async def get_invoice(invoice_id: uuid.UUID, customer: CurrentCustomer) -> Any:
+    async def get_invoice(invoice_id: uuid.UUID, customer: CurrentCustomer, svc: RequestService) -> Any:
         """One of the customer's invoices with its lines."""
-        async with payments.service() as svc:
-            return await svc.invoices.get_for_customer(customer.id, invoice_id)
+        return await svc.invoices.get_for_customer(customer.id, invoice_id)
 
     @router.post(
         "/portal-sessions",

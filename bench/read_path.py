@@ -1,0 +1,370 @@
+"""Read-path throughput of fastapi-cashier against hand-written endpoints doing the same work.
+
+For each database (a SQLite file always; PostgreSQL when a URL is given, in a scratch database
+created and dropped here) the script seeds one customer with ``--payments`` payments, starts two
+real uvicorn servers on 127.0.0.1 (``read_apps.py``: the library, and the baseline written by
+hand with FastAPI + SQLAlchemy), and drives both with a bounded async httpx load loop:
+
+* ``GET /payments?limit=50`` for the known customer;
+* ``GET /me`` for a known subject, and for a new subject on every request (a customer insert);
+* an admin list, ``GET /admin/payments?limit=50``.
+
+Rounds alternate between the apps (baseline first and last in turn); the headline per endpoint
+is the median over rounds of library requests/s divided by baseline requests/s. The report also
+gives p50/p99 latency, server CPU-milliseconds per request (from ``/proc``), the statements and
+transactions one request sends (SQLAlchemy events, measured in-process on the same apps) and, on
+PostgreSQL, the transactions per request that ``pg_stat_database`` counted during a round.
+
+This is a benchmark, not a test: it asserts nothing about speed. Run ``--help`` for options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from fastapi_cashier.api.auth import create_token
+from fastapi_cashier.db import create_engine, create_session_factory, create_tables
+from fastapi_cashier.db.models import Customer, Payment
+from fastapi_cashier.settings import AuthSettings, DatabaseSettings
+from fastapi_cashier.statuses import PaymentStatus
+
+BENCH_DIR = Path(__file__).resolve().parent
+JWT_SECRET = "bench-jwt-secret-long-enough-for-hs256-tokens"  # noqa: S105 - a throwaway key
+POSTGRES_ENV = "CASHIER_BENCH_POSTGRES_URL"
+KNOWN = "known-customer"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    library_path: str
+    baseline_path: str
+    subject: Callable[[int], str]
+    admin: bool = False
+
+
+ENDPOINTS = (
+    Endpoint("GET /payments?limit=50", "/billing/payments?limit=50", "/payments?limit=50", lambda _: KNOWN),
+    Endpoint("GET /me (known)", "/billing/me", "/me", lambda _: KNOWN),
+    Endpoint("GET /me (new)", "/billing/me", "/me", lambda index: f"new-{uuid.uuid4().hex}-{index}"),
+    Endpoint(
+        "GET /admin/payments?limit=50",
+        "/billing/admin/payments?limit=50",
+        "/admin/payments?limit=50",
+        lambda _: "admin",
+        admin=True,
+    ),
+)
+
+
+def token(subject: str, *, admin: bool) -> str:
+    return create_token(AuthSettings(jwt_secret=JWT_SECRET), subject, roles=["admin"] if admin else [])
+
+
+# ------------------------------------------------------------------------------ servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """``uvicorn read_apps:<factory>`` in a process of its own."""
+
+    def __init__(self, factory: str, database_url: str, health: str) -> None:
+        self.port = free_port()
+        self.health = health
+        env = {**os.environ, "BENCH_DATABASE_URL": database_url, "BENCH_JWT_SECRET": JWT_SECRET}
+        command = [sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), f"read_apps:{factory}"]
+        command += ["--factory", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def ready(self) -> None:
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient(base_url=self.base_url) as client:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(self.health)).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"the server on port {self.port} did not start")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+# ------------------------------------------------------------------------------ load
+
+
+@dataclass
+class Round:
+    requests: int
+    seconds: float
+    latencies: list[float]
+    cpu_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+async def drive(server: Server, path: str, tokens: Sequence[str], concurrency: int) -> Round:
+    """Send one request per token, ``concurrency`` at a time; every answer must be 200."""
+    queue = list(reversed(tokens))
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            while queue:
+                bearer = queue.pop()
+                started = time.perf_counter()
+                response = await client.get(path, headers={"Authorization": f"Bearer {bearer}"})
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+
+        cpu = server.cpu_seconds()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        return Round(len(tokens), seconds, latencies, server.cpu_seconds() - cpu)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+# ------------------------------------------------------------------------------ database
+
+
+async def seed(database_url: str, payments: int) -> None:
+    engine = create_engine(DatabaseSettings(url=database_url))
+    try:
+        await create_tables(engine)
+        async with create_session_factory(engine)() as session:
+            customer = Customer(external_id=KNOWN, email="known@example.com")
+            session.add(customer)
+            await session.flush()
+            start = datetime.now(UTC) - timedelta(days=1)
+            for index in range(payments):
+                session.add(
+                    Payment(
+                        customer_id=customer.id,
+                        provider="manual",
+                        provider_payment_id=f"pay_bench_{index}",
+                        status=PaymentStatus.SUCCEEDED,
+                        amount=1000 + index,
+                        currency="EUR",
+                        refunded_amount=0,
+                        description=f"bench payment {index}",
+                        reference=f"order-{index}",
+                        created_at=start + timedelta(seconds=index),
+                    )
+                )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def scratch_postgres(admin_url: str) -> AsyncIterator[str]:
+    name = f"cashier_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.dispose()
+
+
+async def pg_transactions(database_url: str) -> int:
+    engine = create_async_engine(make_url(database_url))
+    try:
+        async with engine.connect() as connection:
+            value = await connection.scalar(
+                sa.text(
+                    "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                    "WHERE datname = current_database()"
+                )
+            )
+        return int(value or 0)
+    finally:
+        await engine.dispose()
+
+
+async def statements_per_request(database_url: str, endpoint: Endpoint) -> dict[str, tuple[int, int]]:
+    """(statements, transactions) one request sends, for the library and the baseline, in-process."""
+    sys.path.insert(0, str(BENCH_DIR))
+    import read_apps
+
+    os.environ["BENCH_DATABASE_URL"] = database_url
+    os.environ["BENCH_JWT_SECRET"] = JWT_SECRET
+    counts: dict[str, tuple[int, int]] = {}
+    for label, factory, path in (
+        ("library", read_apps.library_app, endpoint.library_path),
+        ("baseline", read_apps.baseline_app, endpoint.baseline_path),
+    ):
+        statements = 0
+        begins = 0
+
+        def on_statement(*_args: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        def on_begin(*_args: Any) -> None:
+            nonlocal begins
+            begins += 1
+
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_statement)
+        sa.event.listen(sa.engine.Engine, "begin", on_begin)
+        app = factory()
+        try:
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                    headers = {"Authorization": f"Bearer {token(endpoint.subject(1), admin=endpoint.admin)}"}
+                    await client.get(path, headers=headers)  # warm: connections, first customer
+                    statements = begins = 0
+                    headers = {"Authorization": f"Bearer {token(endpoint.subject(2), admin=endpoint.admin)}"}
+                    response = await client.get(path, headers=headers)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{label} {path}: {response.status_code} {response.text[:200]}")
+                    counts[label] = (statements, begins)
+        finally:
+            sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_statement)
+            sa.event.remove(sa.engine.Engine, "begin", on_begin)
+    return counts
+
+
+# ------------------------------------------------------------------------------ run
+
+
+async def run_database(label: str, database_url: str, options: argparse.Namespace) -> list[str]:
+    await seed(database_url, options.payments)
+    library = Server("library_app", database_url, "/billing/health")
+    baseline = Server("baseline_app", database_url, "/health")
+    lines = []
+    try:
+        await asyncio.gather(library.ready(), baseline.ready())
+        for endpoint in ENDPOINTS:
+            counts = await statements_per_request(database_url, endpoint)
+            rounds: dict[str, list[Round]] = {"library": [], "baseline": []}
+            order = [
+                ("baseline", baseline, endpoint.baseline_path),
+                ("library", library, endpoint.library_path),
+            ]
+            warm = [token(endpoint.subject(i), admin=endpoint.admin) for i in range(options.concurrency * 2)]
+            for _, server, path in order:
+                await drive(server, path, warm, options.concurrency)
+            pg_per_request: dict[str, float] = {}
+            for index in range(options.rounds):
+                for name, server, path in order if index % 2 == 0 else list(reversed(order)):
+                    tokens = [
+                        token(endpoint.subject(i), admin=endpoint.admin) for i in range(options.requests)
+                    ]
+                    before = (
+                        await pg_transactions(database_url) if label == "postgresql" and index == 0 else 0
+                    )
+                    rounds[name].append(await drive(server, path, tokens, options.concurrency))
+                    if label == "postgresql" and index == 0:
+                        await asyncio.sleep(1.5)  # statistics reach pg_stat_database within a second
+                        # The two reads of the counter are transactions of their own.
+                        pg_per_request[name] = (
+                            await pg_transactions(database_url) - before - 1
+                        ) / options.requests
+            ratios = [
+                lib.per_second / base.per_second
+                for lib, base in zip(rounds["library"], rounds["baseline"], strict=True)
+            ]
+            for name in ("baseline", "library"):
+                done = rounds[name]
+                latencies = [value for one in done for value in one.latencies]
+                rps = statistics.median(one.per_second for one in done)
+                cpu_ms = 1000 * sum(one.cpu_seconds for one in done) / sum(one.requests for one in done)
+                statements, begins = counts[name]
+                pg = f"  pg_stat xact/req {pg_per_request[name]:.2f}" if name in pg_per_request else ""
+                p50, p99 = (1000 * percentile(latencies, share) for share in (0.5, 0.99))
+                lines.append(
+                    f"{label:10} {endpoint.name:30} {name:8} {rps:7.0f} req/s  p50 {p50:7.2f} ms"
+                    f"  p99 {p99:8.2f} ms  cpu {cpu_ms:5.2f} ms/req"
+                    f"  stmts/req {statements}  begins/req {begins}{pg}"
+                )
+            lines.append(
+                f"{label:10} {endpoint.name:30} ratio    {statistics.median(ratios):.3f} "
+                f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+            )
+    finally:
+        library.stop()
+        baseline.stop()
+    return lines
+
+
+async def main_async(options: argparse.Namespace) -> None:
+    print(
+        f"read path: {options.requests} requests per round, {options.rounds} rounds, "
+        f"concurrency {options.concurrency}, {options.payments} payments seeded"
+    )
+    print(f"load at start: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as directory:
+        for line in await run_database("sqlite", f"sqlite+aiosqlite:///{directory}/bench.db", options):
+            print(line, flush=True)
+    if options.postgres:
+        async with scratch_postgres(options.postgres) as url:
+            for line in await run_database("postgresql", url, options):
+                print(line, flush=True)
+    print(f"load at end: {os.getloadavg()}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per app per round (default 200)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    parser.add_argument(
+        "--payments", type=int, default=60, help="payments of the known customer (default 60)"
+    )
+    parser.add_argument(
+        "--postgres", default=os.environ.get(POSTGRES_ENV), help=f"server URL (default ${POSTGRES_ENV})"
+    )
+    asyncio.run(main_async(parser.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,176 @@
+"""One request, one unit of work: the transactions and connections a request costs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import pytest
+import sqlalchemy as sa
+from fastapi import Depends
+
+from fastapi_cashier import PaymentsRouter
+from fastapi_cashier.billing.service import PaymentsService
+from fastapi_cashier.db.models import Customer, WebhookEvent
+
+from .conftest import Harness
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Traffic:
+    """What the engine saw: transactions begun, commits and every statement sent."""
+
+    begins: int = 0
+    commits: int = 0
+    statements: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def traffic(payments: PaymentsRouter) -> Iterator[Traffic]:
+    seen = Traffic()
+    engine = payments.engine.sync_engine
+
+    def on_begin(_connection: Any) -> None:
+        seen.begins += 1
+
+    def on_commit(_connection: Any) -> None:
+        seen.commits += 1
+
+    def on_statement(*args: Any) -> None:
+        seen.statements.append(args[2])
+
+    sa.event.listen(engine, "begin", on_begin)
+    sa.event.listen(engine, "commit", on_commit)
+    sa.event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "begin", on_begin)
+        sa.event.remove(engine, "commit", on_commit)
+        sa.event.remove(engine, "before_cursor_execute", on_statement)
+
+
+async def test_listing_payments_is_one_read_transaction(harness: Harness) -> None:
+    await harness.pay_one_off("alice", amount=1200)
+    await harness.pay_one_off("alice", amount=3400)
+    with traffic(harness.payments) as seen:
+        listed = await harness.client.get("/billing/payments?limit=50", headers=harness.auth("alice"))
+    assert listed.status_code == 200, listed.text
+    assert sorted(item["amount"] for item in listed.json()["items"]) == [1200, 3400]
+    # The customer lookup and the listing share one transaction, which commits nothing.
+    assert (seen.begins, seen.commits) == (1, 0)
+    assert not any("IMMEDIATE" in statement for statement in seen.statements)
+
+
+async def test_a_known_customer_is_read_without_a_commit(harness: Harness) -> None:
+    first = await harness.client.get("/billing/me", headers=harness.auth("bob"))
+    assert first.status_code == 200, first.text
+    with traffic(harness.payments) as seen:
+        again = await harness.client.get("/billing/me", headers=harness.auth("bob"))
+    assert again.json() == first.json()
+    assert (seen.begins, seen.commits) == (1, 0)
+
+
+async def test_a_new_customer_is_committed_once(harness: Harness) -> None:
+    with traffic(harness.payments) as seen:
+        me = await harness.client.get("/billing/me", headers=harness.auth("carol"))
+    assert me.status_code == 200, me.text
+    assert seen.commits == 1
+    async with harness.payments.read_service() as svc:
+        stored = await svc.customers.find("carol")
+    assert stored is not None
+    assert str(stored.id) == me.json()["id"]
+
+
+async def test_a_writing_request_takes_the_sqlite_write_lock(harness: Harness) -> None:
+    await harness.client.get("/billing/me", headers=harness.auth("dave"))
+    with traffic(harness.payments) as seen:
+        changed = await harness.client.patch(
+            "/billing/me", json={"name": "Dave"}, headers=harness.auth("dave")
+        )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["name"] == "Dave"
+    assert seen.commits == 1
+    if harness.payments.engine.dialect.name == "sqlite":
+        assert "BEGIN IMMEDIATE" in seen.statements
+
+
+async def test_a_host_route_writing_under_load_never_waits_for_a_second_connection(
+    harness: Harness,
+) -> None:
+    """A host route holding the request's read connection opens a write unit of work: the
+    read connection goes back to the pool first, so 40 concurrent requests (more than the pool
+    holds) all finish."""
+    payments = harness.payments
+
+    @harness.app.get("/host/rename")
+    async def rename(
+        customer: Customer = Depends(payments.current_customer),
+        svc: PaymentsService = Depends(payments.request_service),
+    ) -> dict[str, Any]:
+        async with payments.service() as writer:
+            fresh = await writer.customers.get(customer.id)
+            await writer.customers.update(fresh, name="renamed")
+        reread = await svc.customers.get(customer.id)
+        return {"name": reread.name}
+
+    for subject in ("erin", "frank"):
+        await harness.client.get("/billing/me", headers=harness.auth(subject))
+    answers: list[dict[str, Any]] = []
+
+    async def call(subject: str) -> None:
+        response = await harness.client.get("/host/rename", headers=harness.auth(subject))
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as group:
+            for index in range(40):
+                group.start_soon(call, ("erin", "frank")[index % 2])
+    assert answers == [{"name": "renamed"}] * 40
+
+
+async def test_a_duplicate_delivery_is_decided_by_its_insert_in_one_transaction(harness: Harness) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("grace")
+    headers, body = harness.fake.sent_events[0]
+    with traffic(harness.payments) as first:
+        stored = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert stored.json()["status"] == "processed"
+    inserts = [s for s in first.statements if s.startswith("INSERT") and "cashier_webhook_events" in s]
+    assert len(inserts) == 1
+    with traffic(harness.payments) as again:
+        duplicate = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert duplicate.json() == {**stored.json(), "status": "duplicate"}
+    # One transaction: the insert that finds the stored row, and on PostgreSQL and SQLite the
+    # read of its status. No savepoint, no failed statement, nothing committed.
+    assert (again.begins, again.commits) == (1, 0)
+    assert not any("SAVEPOINT" in statement.upper() for statement in again.statements)
+    assert len(again.statements) <= 3
+    async with harness.payments.read_service() as svc:
+        rows = await svc.session.scalars(
+            sa.select(WebhookEvent).where(WebhookEvent.event_id == json.loads(body)["id"])
+        )
+        assert [(row.status.value, row.attempts) for row in rows] == [("processed", 1)]
+
+
+async def test_an_event_id_longer_than_its_column_is_refused_not_truncated(harness: Harness) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("heidi")
+    _, body = harness.fake.sent_events[0]
+    event = json.loads(body)
+    event["id"] = "evt_" + "x" * 300
+    long_body = json.dumps(event).encode()
+    response = await harness.client.post(
+        "/billing/webhooks/fake", content=long_body, headers=harness.fake.sign(long_body)
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "validation_error"
+    async with harness.payments.read_service() as svc:
+        assert list(await svc.session.scalars(sa.select(WebhookEvent))) == []
