@@ -279,7 +279,7 @@ def _check_migrations_page(namespace: dict[str, Any]) -> None:
 
 def _check_entitlements_page(namespace: dict[str, Any]) -> None:
     paths = namespace["app"].openapi()["paths"]
-    assert {"/api/data", "/reports", "/images"} <= set(paths)
+    assert {"/api/data", "/reports", "/images", "/refunded-total"} <= set(paths)
 
 
 #: What a page's blocks must have left behind, beyond running.
