@@ -51,7 +51,7 @@ from fastapi_cashier import PaymentsRouter, PaymentsSettings
 from fastapi_cashier.db.engine import create_engine
 from fastapi_cashier.providers.base import EventType
 from fastapi_cashier.providers.fake import CheckoutOutcome, FakeProvider
-from fastapi_cashier.providers.fake_wire import encode_event
+from fastapi_cashier.providers.fake.wire import encode_event
 from fastapi_cashier.settings import DatabaseSettings
 
 WEBHOOK_SECRET = "whsec_bench_fake"  # noqa: S105 - a throwaway secret of an in-process fake

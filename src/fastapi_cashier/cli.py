@@ -337,8 +337,8 @@ def webhooks_list(
     status: str | None, provider: str | None, event_type: str | None, limit: int, app_path: str | None
 ) -> None:
     """Stored events, newest first, with their state, attempts and last error."""
+    from .db.model_repositories import WebhookEventRepository
     from .db.models import WebhookEvent
-    from .db.repositories import WebhookEventRepository
 
     async def work(payments: PaymentsRouter) -> Sequence[WebhookEvent]:
         conditions = []

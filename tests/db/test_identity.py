@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fastapi_cashier.db import models as m
-from fastapi_cashier.db.repositories import (
+from fastapi_cashier.db.model_repositories import (
     CustomerRepository,
     IdempotencyKeyRepository,
     PaymentRepository,

@@ -10,7 +10,8 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fastapi_cashier.db import models as m
-from fastapi_cashier.db.repositories import (
+from fastapi_cashier.db.base_repository import is_integrity_error
+from fastapi_cashier.db.model_repositories import (
     CreditAccountRepository,
     CustomerAccountRepository,
     CustomerRepository,
@@ -19,7 +20,6 @@ from fastapi_cashier.db.repositories import (
     ProductRepository,
     WebhookEventRepository,
 )
-from fastapi_cashier.db.repository import is_integrity_error
 from fastapi_cashier.errors import ConflictError
 from fastapi_cashier.statuses import PaymentStatus, WebhookEventStatus
 

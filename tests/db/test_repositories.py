@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fastapi_cashier.db import models as m
-from fastapi_cashier.db.repositories import (
+from fastapi_cashier.db.base_repository import decode_cursor, encode_cursor
+from fastapi_cashier.db.model_repositories import (
     CreditAccountRepository,
     CustomerRepository,
     PaymentRepository,
     SequenceRepository,
     StatusChangeRepository,
 )
-from fastapi_cashier.db.repository import decode_cursor, encode_cursor
 from fastapi_cashier.errors import NotFoundError, ValidationError
 from fastapi_cashier.statuses import ChangeCause
 

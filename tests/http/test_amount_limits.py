@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from fastapi_cashier.billing.pricing import MAX_QUANTITY, MAX_STORABLE_AMOUNT
 from fastapi_cashier.db.models import CheckoutSession, Plan
+from fastapi_cashier.pricing import MAX_QUANTITY, MAX_STORABLE_AMOUNT
 
 from .conftest import Harness
 from .test_bad_input import assert_domain_refusal

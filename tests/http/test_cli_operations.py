@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.cli import main
-from fastapi_cashier.db.repositories import SubscriptionRepository
+from fastapi_cashier.db.model_repositories import SubscriptionRepository
 
 from .conftest import Harness, settings_for
 from .test_cli_webhooks import _env

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from fastapi_cashier.db.model_repositories import StatusChangeRepository, SubscriptionRepository
 from fastapi_cashier.db.models import StatusChange
-from fastapi_cashier.db.repositories import StatusChangeRepository, SubscriptionRepository
 
 from .conftest import Harness
 from .test_subscriptions import create_plan, subscribe, subscription_state

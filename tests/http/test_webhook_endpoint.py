@@ -78,8 +78,8 @@ async def test_a_failed_event_is_kept_and_applied_when_the_provider_redelivers_i
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fastapi_cashier.billing.events import EventApplier
+    from fastapi_cashier.db.model_repositories import WebhookEventRepository
     from fastapi_cashier.db.models import WebhookEvent
-    from fastapi_cashier.db.repositories import WebhookEventRepository
 
     (headers, body), _ = await _events(harness)
     original = EventApplier.apply

@@ -10,7 +10,7 @@ import pytest
 from fastapi_cashier.money import Money
 from fastapi_cashier.providers.base import RefundRequest
 from fastapi_cashier.providers.fake import SIGNATURE_HEADER, FakeProvider
-from fastapi_cashier.providers.fake_wire import sign_headers
+from fastapi_cashier.providers.fake.wire import sign_headers
 
 from .contract import (
     ROTATED_SECRET,

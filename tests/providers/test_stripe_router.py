@@ -33,8 +33,8 @@ from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.billing.catalog_sync import PRICE_OBJECT
 from fastapi_cashier.cli import main
 from fastapi_cashier.db import Base, create_engine
+from fastapi_cashier.db.model_repositories import ProviderObjectRepository
 from fastapi_cashier.db.models import StatusChange
-from fastapi_cashier.db.repositories import ProviderObjectRepository
 from fastapi_cashier.providers.stripe import StripeProvider
 from fastapi_cashier.settings import DatabaseSettings
 

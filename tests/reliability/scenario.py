@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fastapi_cashier.db import models as m
 from fastapi_cashier.providers.base import EventType
-from fastapi_cashier.providers.fake_wire import encode_event, sign_headers
+from fastapi_cashier.providers.fake.wire import encode_event, sign_headers
 from fastapi_cashier.statuses import SubscriptionStatus, WebhookEventStatus
 from fastapi_cashier.webhooks.inbox import WebhookInbox
 

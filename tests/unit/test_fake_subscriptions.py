@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from fastapi_cashier.billing.pricing import add_interval
 from fastapi_cashier.errors import InvalidProviderRequestError, WebhookError
 from fastapi_cashier.money import Money
+from fastapi_cashier.pricing import add_interval
 from fastapi_cashier.providers.base import (
     CheckoutRequest,
     CheckoutSnapshot,

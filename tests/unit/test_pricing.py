@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fastapi_cashier.billing.pricing import (
+from fastapi_cashier.errors import CurrencyMismatchError, UnknownCurrencyError, ValidationError
+from fastapi_cashier.money import Money
+from fastapi_cashier.pricing import (
     PriceLine,
     PriceSpec,
     Proration,
@@ -19,8 +21,6 @@ from fastapi_cashier.billing.pricing import (
     prorate,
     validate_spec,
 )
-from fastapi_cashier.errors import CurrencyMismatchError, UnknownCurrencyError, ValidationError
-from fastapi_cashier.money import Money
 from fastapi_cashier.providers.base import PlanRef, TierRef
 from fastapi_cashier.statuses import BillingInterval, PricingModel
 

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse
 
 from ..db.base import utcnow
+from ..db.model_repositories import IdempotencyKeyRepository
 from ..db.models import IdempotencyKey
-from ..db.repositories import IdempotencyKeyRepository
 from ..errors import ConflictError, IdempotencyConflictError, ValidationError
 
 __all__ = [

@@ -7,7 +7,7 @@ is deactivated instead of deleted. A changed price is a new price at the provide
 archived (see :meth:`CatalogService.sync`).
 
 The rules for each field are in :mod:`~fastapi_cashier.billing.catalog_rules` (the price itself is
-:func:`~fastapi_cashier.billing.pricing.validate_spec`'s); the copies at providers are
+:func:`~fastapi_cashier.pricing.validate_spec`'s); the copies at providers are
 :mod:`~fastapi_cashier.billing.catalog_sync`'s. The names this module offered before those were
 split off (the ``MAX_*`` limits among them) are re-exported here.
 """
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from ..db.models import CheckoutSession, InvoiceLine, Plan, Product, Subscription
 from ..errors import ConflictError
+from ..pricing import Tier
 from ..providers.base import TierRef
 from ..statuses import BillingInterval, PricingModel
 from .catalog_rules import MAX_AMOUNT as MAX_AMOUNT
@@ -45,7 +46,6 @@ from .catalog_rules import (
     feature_value,
 )
 from .catalog_sync import PRICE_OBJECT, CatalogSyncMixin, SyncReport, plan_fingerprint
-from .pricing import Tier
 
 __all__ = [
     "PRICE_OBJECT",

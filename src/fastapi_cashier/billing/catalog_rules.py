@@ -1,7 +1,7 @@
 """The rules a catalog entry meets before it is stored: a plan's pricing fields, its features, names.
 
 What makes a price a price (tiers ascending with an open last one, no tiers on a flat plan, a free
-plan costs 0, ...) is :func:`~fastapi_cashier.billing.pricing.validate_spec`'s to say; the catalog
+plan costs 0, ...) is :func:`~fastapi_cashier.pricing.validate_spec`'s to say; the catalog
 asks it in its own words ("plan", JSON's ``null``). This module adds what only a stored plan needs:
 input that may be of any type (a wrong one is a :class:`~fastapi_cashier.errors.ValidationError`
 naming the field, not a ``TypeError``), the database's limits, billing intervals and trials, and
@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from ..currencies import normalize_currency
 from ..db.models import Plan, PlanFeature, PlanTier
 from ..errors import ValidationError
+from ..pricing import MAX_QUANTITY, PriceSpec, Tier, storable_period_total, validate_spec
 from ..providers.base import TierRef
 from ..statuses import BillingInterval, PricingModel
-from .pricing import MAX_QUANTITY, PriceSpec, Tier, storable_period_total, validate_spec
 
 __all__ = [
     "MAX_AMOUNT",
@@ -207,7 +207,7 @@ def _tier_integer(value: Any, index: int, name: str, what: str, high: int) -> in
 
 
 def _tier_error(index: int, message: str) -> ValidationError:
-    # The field is "tiers" (as in billing.pricing.validate_spec); the index is in the details.
+    # The field is "tiers" (as in pricing.validate_spec); the index is in the details.
     return ValidationError(message, field="tiers", details={"index": index})
 
 

@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..db.model_repositories import PlanRepository, ProductRepository, ProviderObjectRepository
 from ..db.models import Plan, Product, ProviderObject
-from ..db.repositories import PlanRepository, ProductRepository, ProviderObjectRepository
 from ..errors import ConflictError, ProviderError, ValidationError
 from ..money import Money
 from ..providers.base import Capability, PaymentProvider, PlanRef, TierRef, require_capability

@@ -9,14 +9,14 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from ..currencies import normalize_currency
+from ..db.model_repositories import CheckoutSessionRepository
 from ..db.models import CheckoutSession, Customer
-from ..db.repositories import CheckoutSessionRepository
 from ..errors import ConflictError, ProviderError, ValidationError
 from ..money import Money
+from ..pricing import PriceSpec, storable_period_total
 from ..providers.base import Capability, CheckoutRequest, PlanRef, require_capability
 from ..statuses import CheckoutSessionStatus
 from ._base import DomainService, now
-from .pricing import PriceSpec, storable_period_total
 
 __all__ = ["CHECKOUT_LIFETIME", "CheckoutService"]
 

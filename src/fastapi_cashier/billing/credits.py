@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
+from ..db.base_repository import Page, is_integrity_error, translate_integrity_error
+from ..db.model_repositories import CreditAccountRepository, CreditTransactionRepository
 from ..db.models import CreditAccount, CreditTransaction, PlanFeature, Subscription
-from ..db.repositories import CreditAccountRepository, CreditTransactionRepository
-from ..db.repository import Page, is_integrity_error, translate_integrity_error
 from ..errors import (
     ConflictError,
     IdempotencyConflictError,

@@ -8,8 +8,8 @@ from typing import Any
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
+from ..db.model_repositories import BillingProfileRepository, CustomerAccountRepository, CustomerRepository
 from ..db.models import BillingProfile, Customer, CustomerAccount
-from ..db.repositories import BillingProfileRepository, CustomerAccountRepository, CustomerRepository
 from ..errors import ConflictError, ValidationError
 from ..providers.base import CustomerRef, PaymentProvider
 from ..statuses import TaxIdStatus

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from ..db.models import CheckoutSession, Payment, Refund, Subscription
-from ..db.repositories import (
+from ..db.model_repositories import (
     CheckoutSessionRepository,
     PaymentRepository,
     PlanRepository,
@@ -22,6 +21,7 @@ from ..db.repositories import (
     RefundRepository,
     SubscriptionRepository,
 )
+from ..db.models import CheckoutSession, Payment, Refund, Subscription
 from ..errors import AwaitingObjectError, ConflictError
 from ..money import Money
 from ..providers.base import (

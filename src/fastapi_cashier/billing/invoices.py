@@ -8,9 +8,14 @@ from datetime import UTC, datetime
 from string import Formatter
 from typing import Any
 
+from ..db.base_repository import Page
+from ..db.model_repositories import (
+    InvoiceRepository,
+    PaymentRepository,
+    SequenceRepository,
+    SubscriptionRepository,
+)
 from ..db.models import Invoice, InvoiceLine, Payment
-from ..db.repositories import InvoiceRepository, PaymentRepository, SequenceRepository, SubscriptionRepository
-from ..db.repository import Page
 from ..providers.base import InvoiceSnapshot, ProviderEvent, computes_tax
 from ..statuses import INVOICE_MACHINE, ChangeCause, InvoiceStatus
 from ._base import DomainService

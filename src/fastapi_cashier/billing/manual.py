@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from ..currencies import normalize_currency
+from ..db.model_repositories import CustomerRepository, PaymentRepository
 from ..db.models import Payment
-from ..db.repositories import CustomerRepository, PaymentRepository
 from ..errors import ConflictError, ValidationError
 from ..statuses import PAYMENT_MACHINE, ChangeCause, ManualPaymentMethod, PaymentStatus
 from ._base import DomainService

@@ -9,9 +9,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from ..db.base_repository import Page
+from ..db.model_repositories import PaymentRepository
 from ..db.models import Payment, Refund, StatusChange
-from ..db.repositories import PaymentRepository
-from ..db.repository import Page
 from ..statuses import PaymentStatus
 from ._base import DomainService
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 
+from ..db.model_repositories import PlanRepository
 from ..db.models import Plan
-from ..db.repositories import PlanRepository
+from ..pricing import PricePreview, PriceSpec, Tier, price
 from ._base import DomainService
-from .pricing import PricePreview, PriceSpec, Tier, price
 
 __all__ = ["PricingService", "spec_for_plan"]
 
 
 def spec_for_plan(plan: Plan) -> PriceSpec:
-    """The pricing of a stored plan, for :func:`~fastapi_cashier.billing.pricing.price`."""
+    """The pricing of a stored plan, for :func:`~fastapi_cashier.pricing.price`."""
     return PriceSpec(
         pricing_model=plan.pricing_model,
         currency=plan.currency,

@@ -30,8 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from ..db.base_repository import is_integrity_error, is_transient
 from ..db.models import RateLimitCounter
-from ..db.repository import is_integrity_error, is_transient
 from ..errors import ValidationError
 from ._base import DomainService
 from ._base import now as utc_now

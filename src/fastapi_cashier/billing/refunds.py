@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from ..db.model_repositories import PaymentRepository, RefundRepository
 from ..db.models import Payment, Refund
-from ..db.repositories import PaymentRepository, RefundRepository
 from ..errors import ConflictError, ProviderError, RefundExceedsPaymentError, ValidationError
 from ..money import Money
 from ..providers.base import Capability, RefundRequest, RefundResult, require_capability

@@ -12,10 +12,16 @@ import hashlib
 import uuid
 from datetime import datetime
 
+from ..db.base_repository import Page
+from ..db.model_repositories import (
+    PlanRepository,
+    ProductRepository,
+    SubscriptionRepository,
+    UsageRecordRepository,
+)
 from ..db.models import Plan, Subscription, UsageRecord
-from ..db.repositories import PlanRepository, ProductRepository, SubscriptionRepository, UsageRecordRepository
-from ..db.repository import Page
 from ..errors import ConflictError, ValidationError
+from ..pricing import PriceSpec, storable_period_total
 from ..providers.base import (
     Capability,
     SubscriptionChange,
@@ -26,7 +32,6 @@ from ..providers.base import (
 )
 from ..statuses import SUBSCRIPTION_MACHINE, ChangeCause, PricingModel, ProrationBehavior, SubscriptionStatus
 from ._base import DomainService, now
-from .pricing import PriceSpec, storable_period_total
 from .provider_calls import RetryingProvider
 from .transitions import transition
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from ..db.model_repositories import BillingProfileRepository
 from ..db.models import BillingProfile, Invoice
-from ..db.repositories import BillingProfileRepository
 from ..tax import DatedRate, TaxBuyer, TaxDecision, TaxLine, TaxRateTable, compute_tax, decide_tax, split_tax
 from ._base import DomainService, now
 

@@ -13,8 +13,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from ..db.model_repositories import BillingProfileRepository
 from ..db.models import BillingProfile
-from ..db.repositories import BillingProfileRepository
 from ..statuses import TaxIdStatus
 from ..tax.rates import EU_MEMBER_STATES
 from ..tax.vies import VIESClient, VIESOutcome, VIESResult, vat_country

@@ -2,8 +2,8 @@
 
 from . import models  # noqa: F401  (registers every table on Base.metadata)
 from .base import Base
+from .base_repository import Page, Repository
 from .engine import create_engine, create_session_factory, create_tables, drop_tables, supports_row_locks
-from .repository import Page, Repository
 
 metadata = Base.metadata
 

@@ -34,9 +34,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..billing.service import PaymentsService
 from ..clock import utcnow as now
+from ..db.base_repository import is_transient
+from ..db.model_repositories import CheckoutSessionRepository, StoredDelivery, WebhookEventRepository
 from ..db.models import WebhookEvent
-from ..db.repositories import CheckoutSessionRepository, StoredDelivery, WebhookEventRepository
-from ..db.repository import is_transient
 from ..errors import AwaitingObjectError, ConflictError, NotFoundError, ValidationError
 from ..providers.base import Capability, EventType, PaymentProvider, ProviderEvent, WebhookReceiver
 from ..settings import WebhookSettings

@@ -8,26 +8,25 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from ...billing.payments import PaymentFilters
+from ...db.model_repositories import CustomerRepository, WebhookEventRepository
 from ...db.models import Customer, WebhookEvent
-from ...db.repositories import CustomerRepository, WebhookEventRepository
 from ...errors import NotFoundError
 from ...statuses import PaymentStatus, WebhookEventStatus
 from ..auth import Principal
 from ..problems import ProblemRoute, problem_responses
-from ..schemas import (
+from ..schemas import Page, dump
+from ..schemas.payments import (
     AdminCustomerOut,
     BillingProfileOut,
     ManualPaymentCreate,
-    Page,
     PaymentOut,
     PaymentStatusUpdate,
     RefundCreate,
     RefundOut,
     SummaryOut,
     TaxExemptionIn,
-    dump,
 )
-from ..webhook_schemas import WebhookAttemptOut, WebhookEventOut
+from ..schemas.webhooks import WebhookAttemptOut, WebhookEventOut
 from ._common import idempotent, require_aware
 
 if TYPE_CHECKING:

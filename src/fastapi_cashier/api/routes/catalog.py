@@ -9,7 +9,9 @@ from fastapi.responses import JSONResponse
 
 from ...errors import NotFoundError, ValidationError
 from ..auth import Principal
-from ..catalog_schemas import (
+from ..problems import ProblemRoute, problem_responses
+from ..schemas import dump
+from ..schemas.catalog import (
     PlanCreate,
     PlanOut,
     PlanUpdate,
@@ -19,8 +21,6 @@ from ..catalog_schemas import (
     ProductUpdate,
     SyncOut,
 )
-from ..problems import ProblemRoute, problem_responses
-from ..schemas import dump
 from ._common import idempotent
 
 if TYPE_CHECKING:

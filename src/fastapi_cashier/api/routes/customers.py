@@ -14,17 +14,16 @@ from ...errors import NotFoundError
 from ...statuses import PaymentStatus
 from ..auth import Principal
 from ..problems import ProblemRoute, problem_responses
-from ..schemas import (
+from ..schemas import Page, dump
+from ..schemas.payments import (
     BillingProfileIn,
     BillingProfileOut,
     CheckoutSessionCreate,
     CheckoutSessionOut,
     CustomerOut,
     CustomerUpdate,
-    Page,
     PaymentOut,
     StatusChangeOut,
-    dump,
 )
 from ._common import check_redirect, idempotent, require_aware
 

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ...billing.invoice_documents import InvoiceDocument, invoice_document, render_html
 from ...billing.invoice_pdf import render_pdf
-from ...db.repositories import InvoiceRepository
+from ...db.model_repositories import InvoiceRepository
 from ..auth import Principal
 from ..dependencies import http_errors
 from ..problems import ProblemRoute, problem_responses

@@ -9,14 +9,14 @@ from fastapi.responses import JSONResponse
 from ...billing.service import PaymentsService
 from ...db.models import Customer
 from ..auth import Principal
-from ..entitlement_schemas import (
+from ..problems import ProblemRoute, problem_responses
+from ..schemas import Page, dump
+from ..schemas.entitlements import (
     AdminCreditChange,
     CreditBalanceOut,
     CreditTransactionOut,
     EntitlementsOut,
 )
-from ..problems import ProblemRoute, problem_responses
-from ..schemas import Page, dump
 from ._common import idempotent
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from ...providers.base import Capability, PortalRequest, require_capability
 from ..auth import Principal
 from ..problems import ProblemRoute, problem_responses
 from ..schemas import Page, dump
-from ..subscription_schemas import (
+from ..schemas.subscriptions import (
     CancelRequest,
     InvoiceOut,
     PortalRequestIn,

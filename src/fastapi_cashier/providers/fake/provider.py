@@ -5,8 +5,8 @@ invoices in memory and behaves like a real provider where the library depends on
 keys are honoured (the same key returns the same object, the same key with other parameters is
 refused), a checkout is paid on a hosted page, subscriptions renew when its clock is advanced, and
 every change is announced by a signed webhook event. A new adapter is written by copying this
-module and its parts (``fake_hosted``: checkout and refunds; ``fake_billing``: subscriptions and
-invoices; ``fake_state``: records; ``fake_wire``: events): same method names, same error
+package and its parts (``_hosted``: checkout and refunds; ``_billing``: subscriptions and
+invoices; ``state``: records; ``wire``: events): same method names, same error
 translation, same event normalisation.
 
 Pages the router serves, and the methods they call::
@@ -18,7 +18,7 @@ Pages the router serves, and the methods they call::
     GET  /fake/portal/{cus}     render_portal_page()          change quantity | cancel at period end
     POST /fake/clock/advance    advance(days=, hours=)        (admin only)
 
-Events emitted by one-off payments, in this order (subscriptions: see ``fake_billing``):
+Events emitted by one-off payments, in this order (subscriptions: see ``_billing``):
 
 ==============================  ===============================================
 Pay                             ``payment.succeeded``, ``checkout.completed``
@@ -48,10 +48,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter
 
-from ..errors import ConfigurationError
-from ..statuses import CheckoutSessionStatus, ProrationBehavior
-from . import fake_pages
-from .base import (
+from ...errors import ConfigurationError
+from ...statuses import CheckoutSessionStatus, ProrationBehavior
+from ..base import (
     Capability,
     CheckoutSnapshot,
     CustomerRef,
@@ -69,9 +68,10 @@ from .base import (
     UsageSnapshot,
     require_capability,
 )
-from .fake_billing import SubscriptionBillingMixin
-from .fake_hosted import CheckoutOutcome, HostedCheckoutMixin
-from .fake_state import (
+from . import _pages as fake_pages
+from ._billing import SubscriptionBillingMixin
+from ._hosted import CheckoutOutcome, HostedCheckoutMixin
+from .state import (
     FakeCheckoutSession,
     FakeCustomer,
     FakeInvoice,
@@ -86,7 +86,7 @@ from .fake_state import (
     unix_time,
     utcnow,
 )
-from .fake_wire import (
+from .wire import (
     SIGNATURE_HEADER,
     check_timestamp,
     encode_event,
@@ -97,7 +97,7 @@ from .fake_wire import (
 )
 
 if TYPE_CHECKING:
-    from ..settings import FakeProviderSettings
+    from ...settings import FakeProviderSettings
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -363,7 +363,7 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
     def routes(self, host: ProviderHost) -> APIRouter:
         """The hosted pages and the clock, served under ``{prefix}/fake``; the router's inbox
         becomes the delivery path of every emitted event."""
-        from . import fake_routes
+        from . import _routes as fake_routes
 
         self.deliver = host.receive
         return fake_routes.build(self, host)

@@ -1,11 +1,8 @@
-"""Exact pricing: what a plan costs for a quantity or a usage, and proration.
+"""Exact pricing: what a plan costs for a quantity or a usage.
 
 Everything here is pure and works in integer minor units: no database, no FastAPI, no ``float``.
 :func:`price` turns a :class:`PriceSpec` (one of the :class:`~fastapi_cashier.statuses.PricingModel`
-models) into a :class:`PricePreview` whose lines add up to its total; :func:`prorate` splits an old
-and a new price by time without losing a minor unit. :func:`add_interval`, which steps a date by
-calendar months, years, weeks or days, lives in :mod:`~fastapi_cashier.billing.periods` and is
-re-exported here.
+models) into a :class:`PricePreview` whose lines add up to its total.
 
 Example::
 
@@ -26,17 +23,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from ..currencies import normalize_currency
-from ..errors import CurrencyMismatchError, ValidationError
+from ..errors import ValidationError
 from ..money import Money
 from ..statuses import PricingModel
-from .periods import _whole_number, add_interval
-
-if TYPE_CHECKING:
-    from ..providers.base import PlanRef
+from .periods import _whole_number
 
 __all__ = [
     "MAX_QUANTITY",
@@ -44,11 +37,9 @@ __all__ = [
     "PriceLine",
     "PricePreview",
     "PriceSpec",
-    "Proration",
+    "PricedPlan",
     "Tier",
-    "add_interval",
     "price",
-    "prorate",
     "storable_period_total",
     "validate_spec",
 ]
@@ -60,11 +51,30 @@ MAX_QUANTITY: Final = 100_000
 
 _UNTIERED: Final = frozenset({PricingModel.FLAT, PricingModel.PER_UNIT, PricingModel.FREE})
 _TIERED: Final = frozenset({PricingModel.TIERED_GRADUATED, PricingModel.TIERED_VOLUME})
-_ONE_SECOND: Final = timedelta(seconds=1)
 _EN_DASH: Final = "\N{EN DASH}"
 
 
 # --------------------------------------------------------------------------- the price spec
+
+
+class _TierLike(Protocol):
+    @property
+    def up_to(self) -> int | None: ...
+    @property
+    def unit_amount(self) -> int: ...
+    @property
+    def flat_amount(self) -> int: ...
+
+
+class PricedPlan(Protocol):
+    """What :meth:`PriceSpec.from_plan` reads of a plan (a provider's ``PlanRef`` is one)."""
+
+    @property
+    def pricing_model(self) -> PricingModel: ...
+    @property
+    def unit_amount(self) -> Money: ...
+    @property
+    def tiers(self) -> Sequence[_TierLike]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +123,7 @@ class PriceSpec:
                 object.__setattr__(self, "pricing_model", PricingModel(model))
 
     @classmethod
-    def from_plan_ref(cls, plan: PlanRef) -> PriceSpec:
+    def from_plan_ref(cls, plan: PricedPlan) -> PriceSpec:
         """Build the spec of a provider-facing plan.
 
         Args:
@@ -380,92 +390,3 @@ def _volume(tiers: Sequence[Tier], units: int, currency: str) -> list[PriceLine]
             return lines
         first = tier.up_to + 1
     raise AssertionError("a validated spec has an open last tier")  # pragma: no cover
-
-
-# --------------------------------------------------------------------------- proration
-
-
-@dataclass(frozen=True, slots=True)
-class Proration:
-    """An exact time-based split of a price change within a billing period.
-
-    Attributes:
-        credit: The unused part of the old price, as a credit (zero or negative).
-        charge: The remaining part of the new price (zero or positive).
-        net: ``credit + charge``: what the change costs now (negative: owed to the customer).
-        remaining_seconds: Whole seconds from the change to the end of the period.
-        period_seconds: Whole seconds in the period.
-    """
-
-    credit: Money
-    charge: Money
-    net: Money
-    remaining_seconds: int
-    period_seconds: int
-
-    @property
-    def used_seconds(self) -> int:
-        """Seconds of the period before the change: ``period_seconds - remaining_seconds``."""
-        return self.period_seconds - self.remaining_seconds
-
-
-def prorate(
-    *, old: Money, new: Money, period_start: datetime, period_end: datetime, at: datetime
-) -> Proration:
-    """Split an old and a new price by the time left in the period when the change happens.
-
-    Each price is divided with :meth:`Money.allocate` in the ratio ``used : remaining`` seconds,
-    so the used and unused parts always add up to the price exactly. The credit is the unused
-    part of ``old``, the charge the remaining part of ``new``. ``at`` is clamped into the period:
-    a change at (or before) the start credits all of ``old`` and charges all of ``new``; a change
-    at (or after) the end credits and charges nothing.
-
-    Args:
-        old: The price paid for the whole period before the change (not negative).
-        new: The price of the whole period after the change (not negative), in the same currency.
-        period_start: The start of the current period; timezone-aware.
-        period_end: The end of the current period, at least one second after the start; aware.
-        at: When the change takes effect; timezone-aware.
-
-    Returns:
-        The credit, the charge, their sum, and the seconds used for the split.
-
-    Raises:
-        TypeError: an argument is not a :class:`Money` or a :class:`~datetime.datetime`.
-        ValueError: a naive datetime, or a period shorter than one second.
-        CurrencyMismatchError: ``old`` and ``new`` are in different currencies.
-        ValidationError: ``old`` or ``new`` is negative (``field`` names it).
-    """
-    for name, amount in (("old", old), ("new", new)):
-        if not isinstance(amount, Money):
-            raise TypeError(f"{name} must be Money, got {type(amount).__name__}")
-        if amount.is_negative:
-            raise ValidationError(f"{name} must not be negative, got {amount}", field=name)
-    if old.currency != new.currency:
-        raise CurrencyMismatchError(
-            f"Cannot prorate from {old.currency} to {new.currency}: a plan change keeps its currency",
-            details={"currencies": [old.currency, new.currency]},
-        )
-    for name, moment in (("period_start", period_start), ("period_end", period_end), ("at", at)):
-        if not isinstance(moment, datetime):
-            raise TypeError(f"{name} must be a datetime, got {type(moment).__name__}")
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise ValueError(f"{name} must be timezone-aware, got naive {moment.isoformat()}")
-    period_seconds = (period_end - period_start) // _ONE_SECOND
-    if period_seconds < 1:
-        raise ValueError(
-            f"period_end ({period_end.isoformat()}) must be at least one second after "
-            f"period_start ({period_start.isoformat()})"
-        )
-    remaining_seconds = min(max((period_end - at) // _ONE_SECOND, 0), period_seconds)
-    used_seconds = period_seconds - remaining_seconds
-    unused_old = old.allocate([used_seconds, remaining_seconds])[1]
-    remaining_new = new.allocate([used_seconds, remaining_seconds])[1]
-    credit = -unused_old
-    return Proration(
-        credit=credit,
-        charge=remaining_new,
-        net=credit + remaining_new,
-        remaining_seconds=remaining_seconds,
-        period_seconds=period_seconds,
-    )

@@ -12,8 +12,8 @@ from datetime import datetime
 from html import escape
 from typing import Final
 
-from .db.models import Invoice, Payment, Subscription
-from .money import Money
+from ..db.models import Invoice, Payment, Subscription
+from ..money import Money
 
 __all__ = [
     "AccountView",

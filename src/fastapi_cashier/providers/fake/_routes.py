@@ -1,7 +1,7 @@
 """The fake provider's pages: checkout, the 3-D Secure challenge, the customer portal; and its clock.
 
 Contributed to the router through the adapter route hook
-(:meth:`~fastapi_cashier.providers.fake.FakeProvider.routes`), which serves them under
+(:meth:`~fastapi_cashier.providers.fake.provider.FakeProvider.routes`), which serves them under
 ``{prefix}/fake``. Demos and tests only: the fake exists when ``PaymentsSettings(fake=...)`` is
 set, which is refused in production.
 """
@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from ..errors import ConflictError, InvalidProviderRequestError, NotFoundError
-from ..statuses import ProrationBehavior
-from .base import ProviderHost, SubscriptionChange
-from .fake_state import FakeSubscription, HostedStep
+from ...errors import ConflictError, InvalidProviderRequestError, NotFoundError
+from ...statuses import ProrationBehavior
+from ..base import ProviderHost, SubscriptionChange
+from .state import FakeSubscription, HostedStep
 
 if TYPE_CHECKING:
-    from .fake import FakeProvider
+    from .provider import FakeProvider
 
 __all__ = ["ClockAdvance", "ClockOut", "build"]
 

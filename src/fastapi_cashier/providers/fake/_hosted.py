@@ -1,9 +1,9 @@
 """The fake provider's hosted checkout: sessions, the Pay / Decline / 3-D Secure pages, and refunds.
 
-:class:`HostedCheckoutMixin` is the part of :class:`~fastapi_cashier.providers.fake.FakeProvider`
+:class:`HostedCheckoutMixin` is the part of :class:`~fastapi_cashier.providers.fake.provider.FakeProvider`
 that a payer meets: a checkout session (a one-off payment, or the first period of a subscription)
 is paid on a page the router serves, and a succeeded payment can be refunded. What a paid
-subscription checkout creates is :mod:`~fastapi_cashier.providers.fake_billing`'s business.
+subscription checkout creates is :mod:`~fastapi_cashier.providers.fake._billing`'s business.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from ..money import Money
-from ..statuses import CheckoutSessionStatus, PaymentStatus, RefundStatus
-from . import fake_pages
-from .base import (
+from ...money import Money
+from ...statuses import CheckoutSessionStatus, PaymentStatus, RefundStatus
+from ..base import (
     Capability,
     CheckoutRequest,
     CheckoutResult,
@@ -23,7 +22,8 @@ from .base import (
     RefundRequest,
     RefundResult,
 )
-from .fake_state import (
+from . import _pages as fake_pages
+from .state import (
     CARD_3DS,
     CARD_DECLINED,
     CARD_OK,
@@ -37,7 +37,7 @@ from .fake_state import (
     new_id,
     refused,
 )
-from .fake_wire import LOCAL_ID_KEYS
+from .wire import LOCAL_ID_KEYS
 
 if TYPE_CHECKING:
     from datetime import datetime

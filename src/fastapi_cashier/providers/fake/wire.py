@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from ..errors import WebhookError
-from ..money import Money
-from ..statuses import CheckoutSessionStatus, InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
-from . import signing
-from .base import (
+from ...errors import WebhookError
+from ...money import Money
+from ...statuses import CheckoutSessionStatus, InvoiceStatus, PaymentStatus, RefundStatus, SubscriptionStatus
+from .. import signing
+from ..base import (
     LOCAL_ID_KEYS,
     CheckoutSnapshot,
     EventType,

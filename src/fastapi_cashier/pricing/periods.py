@@ -1,6 +1,6 @@
 """Billing-period dates: :func:`add_interval` steps a moment by calendar months, years, weeks or days.
 
-Pure and database-free, like :mod:`~fastapi_cashier.billing.pricing` (which re-exports
+Pure and database-free, like :mod:`~fastapi_cashier.pricing.prices` (the package re-exports
 :func:`add_interval`).
 
 Example::
@@ -22,7 +22,7 @@ __all__ = ["add_interval"]
 
 def _whole_number(value: object, what: str) -> int:
     """Return ``value`` as a plain ``int``; ``float``, ``bool`` and anything else is a TypeError."""
-    # Shared with billing.pricing, which imports it from here (pricing depends on periods).
+    # Shared with pricing.prices, which imports it from here (prices depend on periods).
     if isinstance(value, bool) or not isinstance(value, int):
         hint = ": floats cannot represent money or counts exactly" if isinstance(value, float) else ""
         raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}{hint}")

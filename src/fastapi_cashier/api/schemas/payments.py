@@ -1,20 +1,15 @@
-"""Request and response bodies of the HTTP API.
-
-Amounts are ``StrictInt`` minor units: a float, a string or a bool is refused with a 422 problem
-that names the field, never rounded. Currency codes are checked against ISO 4217.
-"""
+"""Request and response bodies of customers, billing profiles, checkout, payments and refunds."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated
 
-from pydantic import AfterValidator, AliasPath, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import AliasPath, Field, StrictInt
 
-from ..currencies import normalize_currency
-from ..errors import UnknownCurrencyError
-from ..statuses import ManualPaymentMethod, PaymentStatus
+from ...statuses import ManualPaymentMethod, PaymentStatus
+from ._base import CurrencyCode, MinorUnits, Reference, RequestBody, ResponseBody, ShortText, Url
 
 __all__ = [
     "AdminCustomerOut",
@@ -25,95 +20,18 @@ __all__ = [
     "CustomerOut",
     "CustomerUpdate",
     "ManualPaymentCreate",
-    "Page",
     "PaymentOut",
     "PaymentStatusUpdate",
     "RefundCreate",
     "RefundOut",
-    "RequestBody",
     "StatusChangeOut",
     "SummaryOut",
     "TaxExemptionIn",
     "TaxQuoteOut",
 ]
 
-T = TypeVar("T")
 
-
-def _currency(value: str) -> str:
-    try:
-        return normalize_currency(value)
-    except UnknownCurrencyError as exc:
-        raise ValueError(exc.message) from None
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) > 2048:
-        raise ValueError("must be an absolute http(s) URL of at most 2048 characters")
-    return value
-
-
-def utc_representable(value: datetime) -> datetime:
-    """Refuse a time zone-aware timestamp that has no UTC equivalent (``0001-01-01T00:00+01:00``)."""
-    if value.utcoffset() is not None:
-        try:
-            value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
-    return value
-
-
-CurrencyCode = Annotated[str, AfterValidator(_currency)]
-Instant = Annotated[datetime, AfterValidator(utc_representable)]
-MinorUnits = Annotated[StrictInt, Field(gt=0, le=10**15, description="Amount in minor units (cents)")]
-Url = Annotated[str, AfterValidator(_http_url)]
-ShortText = Annotated[str, Field(max_length=500)]
-Reference = Annotated[str, Field(min_length=1, max_length=255)]
-
-
-def _contains_nul(value: object) -> bool:
-    """Whether a text, or any text inside a list or a mapping (keys too), contains U+0000."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(_contains_nul(item) for item in value)
-    return False
-
-
-class RequestBody(BaseModel):
-    """The base of every request body: unknown fields and NUL characters in text are refused.
-
-    PostgreSQL cannot store or compare text containing U+0000 (the driver fails, the request
-    would be a 500), so it is refused on every database alike, with a 422 naming the field.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        if _contains_nul(value):
-            raise ValueError("text must not contain NUL (U+0000) characters")
-        return value
-
-
-_In = RequestBody
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class Page(BaseModel, Generic[T]):
-    """A page of a listing; pass ``next_cursor`` as ``cursor`` for the next one."""
-
-    items: list[T]
-    next_cursor: str | None
-
-
-class CustomerOut(_Out):
+class CustomerOut(ResponseBody):
     id: uuid.UUID
     external_id: str
     email: str | None
@@ -124,12 +42,12 @@ class AdminCustomerOut(CustomerOut):
     created_at: datetime
 
 
-class CustomerUpdate(_In):
+class CustomerUpdate(RequestBody):
     email: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
-class BillingProfileIn(_In):
+class BillingProfileIn(RequestBody):
     legal_name: Annotated[str, Field(max_length=200)] | None = None
     address_line1: Annotated[str, Field(max_length=200)] | None = None
     address_line2: Annotated[str, Field(max_length=200)] | None = None
@@ -142,14 +60,14 @@ class BillingProfileIn(_In):
     tax_exempt: bool = False
 
 
-class TaxExemptionIn(_In):
+class TaxExemptionIn(RequestBody):
     """An admin's tax exemption of a customer; ``reason`` is printed on its invoices."""
 
     tax_exempt: bool
     reason: Annotated[str, Field(max_length=200)] | None = None
 
 
-class BillingProfileOut(_Out):
+class BillingProfileOut(ResponseBody):
     legal_name: str | None
     address_line1: str | None
     address_line2: str | None
@@ -165,7 +83,7 @@ class BillingProfileOut(_Out):
     tax_exempt_reason: str | None = None
 
 
-class CheckoutSessionCreate(_In):
+class CheckoutSessionCreate(RequestBody):
     """Either ``plan_id`` (+ ``quantity``) for a subscription, or ``amount`` + ``currency``.
 
     Giving both or neither is refused by the checkout service with a 422 naming ``amount``.
@@ -182,7 +100,7 @@ class CheckoutSessionCreate(_In):
     reference: Reference | None = None
 
 
-class TaxQuoteOut(BaseModel):
+class TaxQuoteOut(ResponseBody):
     """An amount split into net, tax and gross (minor units) and why: the rate in percent as a
     decimal string, the rule applied (``domestic``, ``eu_consumer``, ``reverse_charge``,
     ``export``, ``exempt``), the country whose rate applies and the legal mention."""
@@ -196,7 +114,7 @@ class TaxQuoteOut(BaseModel):
     mention: str | None
 
 
-class CheckoutSessionOut(_Out):
+class CheckoutSessionOut(ResponseBody):
     id: uuid.UUID
     url: str | None
     provider: str
@@ -212,7 +130,7 @@ class CheckoutSessionOut(_Out):
     tax: TaxQuoteOut | None = Field(default=None, validation_alias=AliasPath("metadata_", "tax"))
 
 
-class PaymentOut(_Out):
+class PaymentOut(ResponseBody):
     id: uuid.UUID
     status: PaymentStatus
     amount: int
@@ -230,7 +148,7 @@ class PaymentOut(_Out):
     created_at: datetime
 
 
-class StatusChangeOut(_Out):
+class StatusChangeOut(ResponseBody):
     entity_type: str
     entity_id: uuid.UUID
     from_status: str | None
@@ -242,14 +160,14 @@ class StatusChangeOut(_Out):
     created_at: datetime
 
 
-class RefundCreate(_In):
+class RefundCreate(RequestBody):
     """``amount`` omitted refunds all that is left."""
 
     amount: MinorUnits | None = None
     reason: ShortText | None = None
 
 
-class RefundOut(_Out):
+class RefundOut(ResponseBody):
     id: uuid.UUID
     payment_id: uuid.UUID
     status: str
@@ -261,7 +179,7 @@ class RefundOut(_Out):
     created_at: datetime
 
 
-class ManualPaymentCreate(_In):
+class ManualPaymentCreate(RequestBody):
     customer_id: uuid.UUID
     amount: MinorUnits
     currency: CurrencyCode
@@ -270,12 +188,12 @@ class ManualPaymentCreate(_In):
     description: ShortText | None = None
 
 
-class PaymentStatusUpdate(_In):
+class PaymentStatusUpdate(RequestBody):
     status: PaymentStatus
     reason: ShortText | None = None
 
 
-class PaymentTotalOut(_Out):
+class PaymentTotalOut(ResponseBody):
     status: str
     provider: str
     currency: str
@@ -284,13 +202,8 @@ class PaymentTotalOut(_Out):
     refunded_amount: int
 
 
-class SummaryOut(_Out):
+class SummaryOut(ResponseBody):
     payments: list[PaymentTotalOut]
     mrr: dict[str, int]
     active_subscriptions: int
     trialing_subscriptions: int
-
-
-def dump(model: type[BaseModel], obj: Any) -> dict[str, Any]:
-    """Serialise a row through a response model (JSON mode)."""
-    return model.model_validate(obj).model_dump(mode="json")

@@ -1,8 +1,8 @@
 """The fake provider's memory: customers, checkout sessions, payments, refunds, subscriptions, invoices.
 
 Each record serialises itself with ``to_object()`` into the ``data.object`` of the events that
-:class:`~fastapi_cashier.providers.fake.FakeProvider` emits (see
-:mod:`~fastapi_cashier.providers.fake_wire` for the envelope). :class:`HostedStep` tells the
+:class:`~fastapi_cashier.providers.fake.provider.FakeProvider` emits (see
+:mod:`~fastapi_cashier.providers.fake.wire` for the envelope). :class:`HostedStep` tells the
 router where the hosted pages send the payer next.
 """
 
@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from ..billing.periods import add_interval
-from ..billing.pricing import PriceSpec, price, prorate
-from ..clock import utcnow
-from ..errors import InvalidProviderRequestError, ValidationError
-from ..money import Money
-from ..statuses import (
+from ...clock import utcnow
+from ...errors import InvalidProviderRequestError, ValidationError
+from ...money import Money
+from ...pricing import PriceSpec, add_interval, price, prorate
+from ...statuses import (
     BillingInterval,
     CheckoutSessionStatus,
     InvoiceStatus,
@@ -28,7 +27,7 @@ from ..statuses import (
     RefundStatus,
     SubscriptionStatus,
 )
-from .base import EventType, PlanRef
+from ..base import EventType, PlanRef
 
 __all__ = [
     "CARD_3DS",
@@ -327,7 +326,7 @@ class FakeSubscription:
     def prorations(self, plan: PlanRef, quantity: int, at: datetime) -> list[InvoiceLine]:
         """Move to ``plan`` x ``quantity`` at ``at``: credit the unused old price, charge the rest of the new.
 
-        Both parts are split by :func:`~fastapi_cashier.billing.pricing.prorate` over the current
+        Both parts are split by :func:`~fastapi_cashier.pricing.prorate` over the current
         period; a zero amount has no line.
         """
         split = prorate(

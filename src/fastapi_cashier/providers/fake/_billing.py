@@ -3,9 +3,9 @@
 :class:`SubscriptionBillingMixin` is the part of :class:`~fastapi_cashier.providers.fake.FakeProvider`
 that bills like Stripe does: a paid subscription checkout starts a subscription (with a trial, or
 with its first invoice paid), plan and quantity changes are prorated, and each period end that
-:meth:`~fastapi_cashier.providers.fake.FakeProvider.advance` reaches renews, expires or (while
+:meth:`~fastapi_cashier.providers.fake.provider.FakeProvider.advance` reaches renews, expires or (while
 paused) just rolls the period forward. The fake simulates a provider that computes prices, so it
-uses the library's own pricing math (:mod:`fastapi_cashier.billing.pricing`) for invoice lines and
+uses the library's own pricing math (:mod:`fastapi_cashier.pricing`) for invoice lines and
 prorations, exactly as a real provider would use its own.
 
 Events emitted, in this order:
@@ -36,8 +36,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ..billing.periods import add_interval
-from ..statuses import (
+from ...pricing import add_interval
+from ...statuses import (
     BillingInterval,
     InvoiceStatus,
     PaymentStatus,
@@ -45,7 +45,7 @@ from ..statuses import (
     ProrationBehavior,
     SubscriptionStatus,
 )
-from .base import (
+from ..base import (
     Capability,
     EventType,
     SubscriptionChange,
@@ -53,7 +53,7 @@ from .base import (
     SubscriptionSnapshot,
     UsageReport,
 )
-from .fake_state import (
+from .state import (
     CARD_DECLINED,
     CARD_OK,
     Emitted,
@@ -67,7 +67,7 @@ from .fake_state import (
     new_id,
     refused,
 )
-from .fake_wire import parse_snapshot
+from .wire import parse_snapshot
 
 __all__ = ["ENDED", "SubscriptionBillingMixin"]
 

@@ -11,11 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import AliasChoices, Field, StrictBool, StrictInt, field_validator
 
-from ..billing.catalog import MAX_FEATURES, MAX_TIERS, MAX_TRIAL_DAYS, feature_value
-from ..statuses import BillingInterval, PricingModel
-from .schemas import CurrencyCode, RequestBody, TaxQuoteOut
+from ...billing.catalog import MAX_FEATURES, MAX_TIERS, MAX_TRIAL_DAYS, feature_value
+from ...statuses import BillingInterval, PricingModel
+from ._base import CurrencyCode, RequestBody, ResponseBody
+from .payments import TaxQuoteOut
 
 __all__ = [
     "PlanCreate",
@@ -53,21 +54,14 @@ IntervalCount = Annotated[StrictInt, Field(ge=1, description="Intervals per bill
 TrialDays = Annotated[StrictInt, Field(ge=0, le=MAX_TRIAL_DAYS)]
 
 
-_In = RequestBody
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class ProductCreate(_In):
+class ProductCreate(RequestBody):
     name: Name
     description: Description | None = None
     active: bool = True
     metadata: Metadata | None = None
 
 
-class ProductUpdate(_In):
+class ProductUpdate(RequestBody):
     """Only the fields sent change."""
 
     name: Name | None = None
@@ -76,7 +70,7 @@ class ProductUpdate(_In):
     metadata: Metadata | None = None
 
 
-class ProductOut(_Out):
+class ProductOut(ResponseBody):
     id: uuid.UUID
     name: str
     description: str | None
@@ -87,7 +81,7 @@ class ProductOut(_Out):
     updated_at: datetime
 
 
-class TierIn(_In):
+class TierIn(RequestBody):
     """One price tier; ``up_to`` is inclusive, ``null`` for the last (open) tier."""
 
     up_to: Annotated[StrictInt, Field(ge=1)] | None
@@ -95,13 +89,13 @@ class TierIn(_In):
     flat_amount: Amount = 0
 
 
-class TierOut(_Out):
+class TierOut(ResponseBody):
     up_to: int | None
     unit_amount: int
     flat_amount: int
 
 
-class PlanCreate(_In):
+class PlanCreate(RequestBody):
     """A price for a product.
 
     ``unit_amount`` is per period (flat), per unit (per_unit, metered), 0 for free plans and for
@@ -121,7 +115,7 @@ class PlanCreate(_In):
     active: bool = True
 
 
-class PlanUpdate(_In):
+class PlanUpdate(RequestBody):
     """Only the fields sent change; the pricing fields only while nothing refers to the plan.
 
     ``features`` replaces all of the plan's features (``null`` or ``{}`` removes them).
@@ -139,7 +133,7 @@ class PlanUpdate(_In):
     tiers: Annotated[list[TierIn], Field(max_length=MAX_TIERS)] | None = None
 
 
-class PlanOut(_Out):
+class PlanOut(ResponseBody):
     id: uuid.UUID
     product_id: uuid.UUID
     name: str
@@ -164,14 +158,14 @@ class PlanOut(_Out):
         return value
 
 
-class SyncOut(BaseModel):
+class SyncOut(ResponseBody):
     provider: str
     created: int = Field(description="Plans whose price was created at the provider.")
     unchanged: int = Field(description="Plans whose provider price was already current.")
     archived: int = Field(description="Earlier provider prices archived because the plan's price changed.")
 
 
-class PriceLineOut(BaseModel):
+class PriceLineOut(ResponseBody):
     """One line of a price computation: ``amount == quantity * unit_amount``."""
 
     description: str
@@ -180,7 +174,7 @@ class PriceLineOut(BaseModel):
     amount: int
 
 
-class PricePreviewOut(BaseModel):
+class PricePreviewOut(ResponseBody):
     """The price of one period of a plan, in minor units."""
 
     plan_id: uuid.UUID

@@ -2,7 +2,7 @@
 
 Each function returns a complete HTML5 document with inline CSS and no external assets, so the
 pages work offline and in browser tests. Every interpolated value is HTML-escaped here; callers
-pass plain text. The router serves these pages; :class:`~fastapi_cashier.providers.fake.FakeProvider`
+pass plain text. The router serves these pages; :class:`~fastapi_cashier.providers.fake.provider.FakeProvider`
 decides which one to render.
 
 Element ids are part of the contract with browser tests: ``pay``, ``decline`` and
@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import Final
 
-from ..billing.pricing import PriceSpec, price
-from ..statuses import PricingModel, SubscriptionStatus
-from .base import PlanRef
-from .fake_state import FakeSubscription
+from ...pricing import PriceSpec, price
+from ...statuses import PricingModel, SubscriptionStatus
+from ..base import PlanRef
+from .state import FakeSubscription
 
 __all__ = [
     "authentication_page",

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt
 
-from ..statuses import ProrationBehavior
-from .schemas import Instant, RequestBody, Url
+from ...statuses import ProrationBehavior
+from ._base import Instant, RequestBody, ResponseBody, Url
 
 __all__ = [
     "CancelRequest",
@@ -27,14 +27,7 @@ __all__ = [
 ]
 
 
-_In = RequestBody
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class PendingChangeOut(_Out):
+class PendingChangeOut(ResponseBody):
     """A change waiting for the subscriber's approval at the provider (``approval_url``)."""
 
     plan_id: uuid.UUID | None = None
@@ -42,7 +35,7 @@ class PendingChangeOut(_Out):
     approval_url: str | None = None
 
 
-class SubscriptionOut(_Out):
+class SubscriptionOut(ResponseBody):
     id: uuid.UUID
     status: str
     plan_id: uuid.UUID
@@ -60,7 +53,7 @@ class SubscriptionOut(_Out):
     created_at: datetime
 
 
-class SubscriptionUpdate(_In):
+class SubscriptionUpdate(RequestBody):
     """Change the plan and/or the quantity; ``proration`` says how the provider bills the change."""
 
     plan_id: uuid.UUID | None = None
@@ -68,11 +61,11 @@ class SubscriptionUpdate(_In):
     proration: ProrationBehavior = ProrationBehavior.CREATE_PRORATIONS
 
 
-class CancelRequest(_In):
+class CancelRequest(RequestBody):
     at_period_end: StrictBool = True
 
 
-class UsageIn(_In):
+class UsageIn(RequestBody):
     """Metered usage. The same ``idempotency_key`` (or ``Idempotency-Key`` header) counts once."""
 
     quantity: Annotated[StrictInt, Field(ge=0, le=10**12)]
@@ -80,7 +73,7 @@ class UsageIn(_In):
     recorded_at: Instant | None = None
 
 
-class UsageOut(_Out):
+class UsageOut(ResponseBody):
     id: uuid.UUID
     subscription_id: uuid.UUID
     quantity: int
@@ -89,7 +82,7 @@ class UsageOut(_Out):
     duplicate: bool = False
 
 
-class InvoiceLineOut(_Out):
+class InvoiceLineOut(ResponseBody):
     description: str
     quantity: int
     unit_amount: int
@@ -101,7 +94,7 @@ class InvoiceLineOut(_Out):
     period_end: datetime | None
 
 
-class TaxLineOut(BaseModel):
+class TaxLineOut(ResponseBody):
     """The lines of one rate: rate in percent (a decimal string), net, tax and gross."""
 
     rate: str
@@ -110,7 +103,7 @@ class TaxLineOut(BaseModel):
     gross: int
 
 
-class TaxDetailsOut(BaseModel):
+class TaxDetailsOut(ResponseBody):
     """How an invoice was taxed; ``source`` is ``computed`` here or reported by the ``provider``."""
 
     source: str
@@ -123,7 +116,7 @@ class TaxDetailsOut(BaseModel):
     buyer: dict[str, Any] = Field(default_factory=dict)
 
 
-class InvoiceOut(_Out):
+class InvoiceOut(ResponseBody):
     id: uuid.UUID
     number: str | None
     status: str
@@ -141,11 +134,11 @@ class InvoiceOut(_Out):
     tax_details: TaxDetailsOut | None = None
 
 
-class PortalRequestIn(_In):
+class PortalRequestIn(RequestBody):
     return_url: Url
     subscription_id: uuid.UUID | None = None
     provider: Annotated[str, Field(max_length=40)] | None = None
 
 
-class PortalSessionOut(BaseModel):
+class PortalSessionOut(ResponseBody):
     url: str

@@ -1,4 +1,4 @@
-"""One repository per aggregate, on top of :class:`~fastapi_cashier.db.repository.Repository`."""
+"""One repository per aggregate, on top of :class:`~fastapi_cashier.db.base_repository.Repository`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..errors import ConflictError, ValidationError
 from ..statuses import WebhookEventStatus
 from . import models as m
-from .repository import Repository
+from .base_repository import Repository
 
 __all__ = [
     "BillingProfileRepository",

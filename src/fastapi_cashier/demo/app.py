@@ -4,7 +4,7 @@
 at ``/billing`` with the fake provider and the manual provider, plus a few host pages that use
 the library the way a real shop would: server-side, through ``payments.service()``, and with the
 router's dependencies on a route of its own. Nothing here moves real money, and everything runs
-on SQLite. The HTML lives in :mod:`fastapi_cashier.demo_pages`.
+on SQLite. The HTML lives in :mod:`fastapi_cashier.demo.pages`.
 """
 
 import secrets
@@ -21,19 +21,19 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from .api.problems import ProblemRoute
-from .api.router import PaymentsRouter
-from .billing.catalog import FeatureValue
-from .billing.payments import PaymentFilters
-from .billing.service import PaymentsService
-from .clock import utcnow
-from .db.models import Customer, Payment, Plan, Product
-from .demo_pages import AccountView, ShopOffer, account_page, home_page, payments_page
-from .money import Money
-from .providers.base import PortalRequest
-from .providers.fake import FakeProvider
-from .settings import PaymentsSettings
-from .statuses import BillingInterval, PricingModel
+from ..api.problems import ProblemRoute
+from ..api.router import PaymentsRouter
+from ..billing.catalog import FeatureValue
+from ..billing.payments import PaymentFilters
+from ..billing.service import PaymentsService
+from ..clock import utcnow
+from ..db.models import Customer, Payment, Plan, Product
+from ..money import Money
+from ..providers.base import PortalRequest
+from ..providers.fake import FakeProvider
+from ..settings import PaymentsSettings
+from ..statuses import BillingInterval, PricingModel
+from .pages import AccountView, ShopOffer, account_page, home_page, payments_page
 
 __all__ = [
     "CLOCK_STEP_DAYS",

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
-from ..billing.credits import MAX_CREDITS
-from ..statuses import CreditTransactionKind, SubscriptionStatus
-from .schemas import Instant, RequestBody
+from ...billing.credits import MAX_CREDITS
+from ...statuses import CreditTransactionKind, SubscriptionStatus
+from ._base import Instant, RequestBody, ResponseBody
 
 __all__ = [
     "AdminCreditChange",
@@ -21,21 +21,14 @@ __all__ = [
 ]
 
 
-_In = RequestBody
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class EntitledSubscriptionOut(_Out):
+class EntitledSubscriptionOut(ResponseBody):
     id: uuid.UUID
     plan_id: uuid.UUID
     plan_name: str
     status: SubscriptionStatus
 
 
-class EntitlementsOut(_Out):
+class EntitlementsOut(ResponseBody):
     """What the customer may use: entitling subscriptions (trialing, active, past_due), their
     plans, and the plans' features merged (limits by maximum, flags by "true wins")."""
 
@@ -44,11 +37,11 @@ class EntitlementsOut(_Out):
     features: dict[str, bool | int | str]
 
 
-class CreditBalanceOut(_Out):
+class CreditBalanceOut(ResponseBody):
     balance: int
 
 
-class CreditTransactionOut(_Out):
+class CreditTransactionOut(ResponseBody):
     """One line of the credit ledger; ``amount`` is signed (grants add, consumption subtracts)."""
 
     id: uuid.UUID
@@ -61,7 +54,7 @@ class CreditTransactionOut(_Out):
     created_at: datetime
 
 
-class AdminCreditChange(_In):
+class AdminCreditChange(RequestBody):
     """A positive ``amount`` grants credits (optionally expiring); a negative one takes them
     away, never below zero."""
 

@@ -6,22 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from ..statuses import WebhookEventStatus
+from ...statuses import WebhookEventStatus
+from ._base import ResponseBody
 
 __all__ = ["WebhookAttemptOut", "WebhookEventOut"]
 
 
-class WebhookEventOut(BaseModel):
+class WebhookEventOut(ResponseBody):
     """A stored delivery: what it was about and how applying it went.
 
     ``status`` is ``pending`` (stored, not applied yet), ``processed``, ``ignored`` (applied,
     changed nothing; ``last_error`` says why), or ``failed`` (``last_error`` is the error; it is
     retried at ``next_attempt_at``, or never again automatically when that is ``null``).
     """
-
-    model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     provider: str
@@ -38,7 +35,7 @@ class WebhookEventOut(BaseModel):
     processed_at: datetime | None
 
 
-class WebhookAttemptOut(BaseModel):
+class WebhookAttemptOut(ResponseBody):
     """What one manual retry did, and the stored event afterwards."""
 
     outcome: Literal["processed", "ignored", "failed", "duplicate"]
