@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import anyio
 import pytest
 import sqlalchemy as sa
 
@@ -205,3 +206,24 @@ async def usage_id(harness: Harness, key: str) -> uuid.UUID:
         record = await session.scalar(sa.select(UsageRecord).where(UsageRecord.idempotency_key == key))
         assert record is not None
         return record.id
+
+
+async def test_concurrent_usage_reports_never_overflow_the_period_together(harness: Harness) -> None:
+    """Each report fits on its own; together they would not: the subscription row lock counts
+    them one after another, so exactly as many are stored as fit."""
+    _subscription, url = await metered_subscription(harness)
+    fitting = MAX_STORABLE_AMOUNT // MAX_UNIT_AMOUNT  # 9223 units
+    statuses: list[int] = []
+
+    async def report(n: int) -> None:
+        response = await harness.client.post(
+            url, json={"quantity": 1000, "idempotency_key": f"burst-{n}"}, headers=harness.auth()
+        )
+        statuses.append(response.status_code)
+
+    async with anyio.create_task_group() as group:
+        for n in range(12):
+            group.start_soon(report, n)
+
+    assert sorted(statuses) == [201] * (fitting // 1000) + [422] * (12 - fitting // 1000)
+    assert sum(quantity for _key, quantity in await stored_usage(harness)) == 1000 * (fitting // 1000)

@@ -36,11 +36,11 @@ def upgrade() -> None:
                 "ignored_reason", sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb"), nullable=True
             )
         )
-    op.execute(
-        _EVENTS.update()
-        .where(_EVENTS.c.status == "ignored")
-        .values(ignored_reason=_EVENTS.c.last_error, last_error=None)
-    )
+    # Two statements: MariaDB/MySQL assign a single UPDATE's columns left to right, so a copy and
+    # a clear in one statement could copy the cleared value.
+    ignored = _EVENTS.c.status == "ignored"
+    op.execute(_EVENTS.update().where(ignored).values(ignored_reason=_EVENTS.c.last_error))
+    op.execute(_EVENTS.update().where(ignored).values(last_error=None))
 
 
 def downgrade() -> None:
