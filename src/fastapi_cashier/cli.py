@@ -336,7 +336,7 @@ def webhooks() -> None:
 def webhooks_list(
     status: str | None, provider: str | None, event_type: str | None, limit: int, app_path: str | None
 ) -> None:
-    """Stored events, newest first, with their state, attempts and last error."""
+    """Stored events, newest first, with their state, attempts, last error or why they were ignored."""
     from .db.model_repositories import WebhookEventRepository
     from .db.models import WebhookEvent
 
@@ -366,6 +366,8 @@ def webhooks_list(
         )
         if row.last_error:
             click.echo(f"{'':38}{_short(row.last_error, 90)}")
+        if row.ignored_reason:
+            click.echo(f"{'':38}ignored: {_short(row.ignored_reason, 81)}")
 
 
 def _report(results: Sequence[DeliveryResult]) -> None:

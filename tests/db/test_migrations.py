@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
 import anyio
 import pytest
 import sqlalchemy as sa
@@ -117,3 +121,71 @@ async def test_upgrade_gives_identifiers_a_binary_collation_on_mysql(fresh_datab
     await anyio.to_thread.run_sync(migrations.downgrade, fresh_database_url, "0002")
     collations = await _inspect(fresh_database_url, _collations)
     assert collations[("cashier_customers", "external_id")] not in {"utf8mb4_nopad_bin", "utf8mb4_0900_bin"}
+
+
+async def _execute(url: str, *statements: sa.Executable) -> list[sa.Row[Any]]:
+    engine = create_async_engine(url)
+    rows: list[sa.Row[Any]] = []
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                result = await connection.execute(statement)
+                if result.returns_rows:
+                    rows.extend(result.all())
+    finally:
+        await engine.dispose()
+    return rows
+
+
+_EVENTS = sa.table(
+    "cashier_webhook_events",
+    sa.column("id", sa.Uuid()),
+    sa.column("provider", sa.String()),
+    sa.column("event_id", sa.String()),
+    sa.column("type", sa.String()),
+    sa.column("raw_body", sa.LargeBinary()),
+    sa.column("received_at", sa.DateTime(timezone=True)),
+    sa.column("status", sa.String()),
+    sa.column("attempts", sa.Integer()),
+    sa.column("last_error", sa.Text()),
+)
+
+
+async def test_the_ignored_reason_moves_out_of_last_error_and_back(fresh_database_url: str) -> None:
+    await anyio.to_thread.run_sync(migrations.upgrade, fresh_database_url, "0005")
+    row = {"provider": "stripe", "type": "balance.available", "raw_body": b"{}", "attempts": 1}
+    await _execute(
+        fresh_database_url,
+        _EVENTS.insert().values(
+            id=uuid.uuid4(),
+            event_id="evt_ignored",
+            received_at=datetime.now(UTC),
+            status="ignored",
+            last_error="no handler for balance.available events",
+            **row,
+        ),
+        _EVENTS.insert().values(
+            id=uuid.uuid4(),
+            event_id="evt_failed",
+            received_at=datetime.now(UTC),
+            status="failed",
+            last_error="ConnectionResetError",
+            **row,
+        ),
+    )
+
+    await anyio.to_thread.run_sync(migrations.upgrade, fresh_database_url)
+
+    columns = sa.text(
+        "SELECT event_id, last_error, ignored_reason FROM cashier_webhook_events ORDER BY event_id"
+    )
+    assert [tuple(r) for r in await _execute(fresh_database_url, columns)] == [
+        ("evt_failed", "ConnectionResetError", None),
+        ("evt_ignored", None, "no handler for balance.available events"),
+    ]
+    await anyio.to_thread.run_sync(migrations.downgrade, fresh_database_url, "0005")
+    before = sa.text("SELECT event_id, last_error FROM cashier_webhook_events ORDER BY event_id")
+    assert [tuple(r) for r in await _execute(fresh_database_url, before)] == [
+        ("evt_failed", "ConnectionResetError"),
+        ("evt_ignored", "no handler for balance.available events"),
+    ]

@@ -75,5 +75,7 @@ def test_each_mark_matches_the_adapter_class(adapter: str) -> None:
         said = cells[columns.index(adapter)]
         assert said in {"yes", "--"}, (part, said)
         if (said == "yes") != implemented:
-            wrong.append(f"{part}: the page says {said!r}, the class {'has' if implemented else 'lacks'} {methods}")
+            wrong.append(
+                f"{part}: the page says {said!r}, the class {'has' if implemented else 'lacks'} {methods}"
+            )
     assert wrong == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 import uuid
 from typing import Any
 
@@ -123,3 +125,41 @@ def test_bad_arguments_get_clear_errors(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, args, env=_env("sqlite+aiosqlite:///:memory:"))
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_an_ignored_event_shows_why_in_the_admin_api_and_the_shell(fresh_database_url: str) -> None:
+    settings = settings_for(fresh_database_url)
+    body = json.dumps(
+        {
+            "id": "evt_disputed_1",
+            "type": "payment.disputed",
+            "created": int(time.time()),
+            "data": {"object": {"object": "payment", "id": "pay_elsewhere"}},
+        }
+    ).encode()
+
+    async def deliver() -> dict[str, Any]:
+        async with _harness(settings) as harness:
+            response = await harness.client.post(
+                "/billing/webhooks/fake", content=body, headers=harness.fake.sign(body)
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "ignored"
+            listed = await harness.client.get(
+                "/billing/admin/webhook-events?status=ignored", headers=harness.auth("root", admin=True)
+            )
+            assert listed.status_code == 200, listed.text
+            (item,) = listed.json()["items"]
+            return dict(item)
+
+    item = asyncio.run(deliver())
+
+    assert item["event_id"] == "evt_disputed_1"
+    assert item["ignored_reason"] == "no handler for payment.disputed events"
+    assert item["last_error"] is None
+    listed = CliRunner().invoke(
+        main, ["webhooks", "list", "--status", "ignored"], env=_env(fresh_database_url)
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "payment.disputed" in listed.output
+    assert "ignored: no handler for payment.disputed events" in listed.output

@@ -1,4 +1,5 @@
-"""Refunds through the admin API: partial, full, refused, and concurrent."""
+"""Refunds through the admin API (partial, full, refused, and concurrent) and from host code,
+where each step commits in a unit of work of its own and never the caller's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import anyio
 import pytest
 import sqlalchemy as sa
 
-from fastapi_cashier.db.models import Payment, Refund
+from fastapi_cashier.db.models import Payment, Product, Refund
+from fastapi_cashier.errors import InvalidProviderRequestError
+from fastapi_cashier.statuses import RefundStatus
 
 from .conftest import Harness
 
@@ -132,3 +135,97 @@ async def test_refund_of_a_payment_without_provider_id_reserves_nothing(harness:
     async with harness.payments.session_factory() as session:
         assert (await session.scalars(sa.select(Refund))).all() == []
     assert harness.fake.refunds == {}
+
+
+# --------------------------------------------------------------------------- the caller's unit of work
+
+
+class _CallerGaveUp(Exception):
+    """The host code's own failure after the refund, which rolls its unit of work back."""
+
+
+async def _products(harness: Harness) -> list[str]:
+    async with harness.payments.session_factory() as session:
+        return sorted((await session.scalars(sa.select(Product.name))).all())
+
+
+async def _refund_rows(harness: Harness) -> list[tuple[int, RefundStatus]]:
+    async with harness.payments.session_factory() as session:
+        return [(row.amount, row.status) for row in (await session.scalars(sa.select(Refund))).all()]
+
+
+async def test_a_refund_that_fails_does_not_commit_the_callers_pending_changes(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payment_id = uuid.UUID(await _paid(harness, amount=1000))
+
+    async def refuse(*_args: object, **_kwargs: object) -> None:
+        raise InvalidProviderRequestError("charge already refunded", provider="fake")
+
+    monkeypatch.setattr(harness.fake, "refund", refuse)
+
+    async def host_code() -> None:
+        async with harness.payments.service() as svc:
+            svc.session.add(Product(name="added by the caller"))
+            await svc.refunds.create(payment_id, amount=400, actor="host")
+
+    with pytest.raises(InvalidProviderRequestError):
+        await host_code()
+
+    # The caller's pending product went with its unit of work; the refund's own steps were
+    # committed: reserved, then failed and released.
+    assert await _products(harness) == []
+    assert await _refund_rows(harness) == [(400, RefundStatus.FAILED)]
+    payment = await _payment(harness, str(payment_id))
+    assert (payment["refunded_amount"], payment["status"]) == (0, "succeeded")
+
+
+async def test_a_refund_commits_its_own_steps_and_leaves_the_callers_changes_to_the_caller(
+    harness: Harness,
+) -> None:
+    payment_id = uuid.UUID(await _paid(harness, amount=1000))
+    harness.fake.auto_deliver = False  # the API's answer settles the refund
+
+    async def host_code() -> None:
+        async with harness.payments.service() as svc:
+            svc.session.add(Product(name="added by the caller"))
+            refund = await svc.refunds.create(payment_id, amount=400, actor="host")
+            assert (refund.amount, refund.status) == (400, RefundStatus.SUCCEEDED)
+            assert [p.name for p in svc.session.new] == ["added by the caller"]  # never flushed
+            raise _CallerGaveUp
+
+    with pytest.raises(_CallerGaveUp):
+        await host_code()
+
+    assert await _products(harness) == []
+    assert await _refund_rows(harness) == [(400, RefundStatus.SUCCEEDED)]
+    payment = await _payment(harness, str(payment_id))
+    assert (payment["refunded_amount"], payment["status"]) == (400, "partially_refunded")
+
+
+async def test_a_refund_beside_an_open_transaction(harness: Harness) -> None:
+    """SQLite has one writer at a time: a caller's open transaction is refused at once, before
+    anything is written. PostgreSQL and MariaDB refund beside it, and the caller's flushed
+    change stays the caller's to commit or roll back."""
+    payment_id = uuid.UUID(await _paid(harness, amount=1000))
+    harness.fake.auto_deliver = False
+    sqlite = harness.payments.engine.dialect.name == "sqlite"
+
+    async def host_code() -> None:
+        async with harness.payments.service() as svc:
+            svc.session.add(Product(name="flushed by the caller"))
+            await svc.session.flush()
+            await svc.refunds.create(payment_id, amount=300, actor="host")
+            raise _CallerGaveUp
+
+    with pytest.raises(RuntimeError if sqlite else _CallerGaveUp, match=r"one writer|^$"):
+        await host_code()
+
+    assert await _products(harness) == []
+    if sqlite:
+        assert await _refund_rows(harness) == []
+        assert (await _payment(harness, str(payment_id)))["refunded_amount"] == 0
+        assert harness.fake.refunds == {}
+    else:
+        assert await _refund_rows(harness) == [(300, RefundStatus.SUCCEEDED)]
+        assert (await _payment(harness, str(payment_id)))["refunded_amount"] == 300

@@ -7,6 +7,7 @@ where Stripe moved a field, in the older one that still reaches endpoints create
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -657,7 +658,22 @@ def raw(event_type: str, obj: dict[str, Any], **fields: Any) -> bytes:
     [
         (b"{not json", "not valid JSON"),
         (b"[]", "not a Stripe event"),
+        (json.dumps({"type": "x", "created": T0, "data": {}}).encode(), 'no "id"'),
+        (json.dumps({"id": "", "type": "x"}).encode(), 'no "id"'),
+        (json.dumps({"id": 7, "type": "x"}).encode(), 'no "id"'),
+        (json.dumps({"id": "e" * 256, "type": "x"}).encode(), 'no "id"'),
+    ],
+)
+def test_bodies_without_an_event_id_are_refused(body: bytes, message: str) -> None:
+    with pytest.raises(WebhookError, match=message):
+        parse_event(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
         (json.dumps({"id": "evt_1", "type": "x", "created": T0, "data": {}}).encode(), "not a Stripe event"),
+        (json.dumps({"id": "evt_1", "object": "event", "data": {}}).encode(), "not a Stripe event"),
         (raw("x", {"id": "a", "object": "b"}, created="yesterday"), "not a Stripe event"),
         (raw("v1.billing.meter.error_report_triggered", {}, object="v2.core.event"), "thin Stripe event"),
         (raw("payment_intent.succeeded", intent("teleported")), "unknown PaymentIntent status"),
@@ -665,9 +681,33 @@ def raw(event_type: str, obj: dict[str, Any], **fields: Any) -> bytes:
         (raw("invoice.paid", invoice(currency="xyz")), "malformed"),
     ],
 )
-def test_bodies_that_are_not_usable_events_are_refused(body: bytes, message: str) -> None:
-    with pytest.raises(WebhookError, match=message):
-        parse_event(body)
+def test_signed_bodies_with_an_id_that_are_not_usable_events_are_kept_as_ignored(
+    body: bytes, message: str
+) -> None:
+    parsed = parse_event(body)
+
+    assert parsed.id == "evt_1"
+    assert parsed.snapshot is None
+    assert parsed.refetch is False
+    assert parsed.ignored_reason is not None
+    assert re.search(message, parsed.ignored_reason), parsed.ignored_reason
+    assert parsed.occurred_at.tzinfo is not None
+    assert parsed.raw == json.loads(body)
+
+
+def test_an_unreadable_event_keeps_what_can_be_told_of_it() -> None:
+    no_type = parse_event(
+        json.dumps({"id": "evt_2", "data": {"object": {"id": "rdr_1", "object": "terminal.reader"}}}).encode()
+    )
+    thin = parse_event(
+        json.dumps(
+            {"id": "evt_3", "object": "v2.core.event", "type": "v1.x", "created": "2022-02-15T00:27:45.330Z"}
+        ).encode()
+    )
+
+    assert (no_type.type, no_type.object_kind, no_type.object_id) == ("unknown", "terminal.reader", "rdr_1")
+    assert (thin.type, thin.object_kind, thin.object_id) == ("v1.x", "v2.core.event", "")
+    assert thin.occurred_at == datetime(2022, 2, 15, 0, 27, 45, 330000, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -701,9 +741,12 @@ def test_an_unmapped_event_whose_object_has_no_id_is_recorded_as_ignored(stripe_
     assert parsed.object_id == ""
 
 
-def test_a_handled_event_whose_object_has_no_id_is_refused() -> None:
+def test_a_handled_event_whose_object_has_no_id_is_kept_as_ignored() -> None:
     session = checkout_session()
     del session["id"]
 
-    with pytest.raises(WebhookError, match="has no id"):
-        event("checkout.session.completed", session)
+    parsed = event("checkout.session.completed", session)
+
+    assert parsed.snapshot is None
+    assert parsed.ignored_reason is not None
+    assert "has no id" in parsed.ignored_reason

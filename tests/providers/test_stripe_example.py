@@ -82,4 +82,5 @@ async def test_the_example_app_runs_on_stripe_by_configuration_alone(
     # payment is not one of this app's, so it is ignored with the reason).
     assert (stored["type"], stored["object_provider_id"]) == ("payment.succeeded", intent_id)
     assert stored["status"] == "ignored", stored
-    assert "no local checkout session or payment" in stored["last_error"]
+    assert "no local checkout session or payment" in stored["ignored_reason"]
+    assert stored["last_error"] is None

@@ -4,7 +4,9 @@ The payloads are real events from public repositories (``../shared/provider-payl
 provenance in its ``SOURCES.md``): Stripe's own samples from API versions before 2020, events
 recorded from test accounts up to 2025, Connect events. Each is posted byte for byte as stored
 (the ``data_only/`` one inside an envelope of the test's own); none may answer 5xx, be refused,
-or be left failed. The folder lives outside the repository: the tests skip without it.
+or be left failed. The ``malformed/`` ones (signed, with an event id, but not snapshot events)
+are stored once and recorded as ignored with the reason. The folder lives outside the
+repository: the tests skip without it.
 """
 
 from __future__ import annotations
@@ -135,12 +137,51 @@ def test_events_whose_object_has_no_id_are_recorded_as_ignored(
     assert row.object_provider_id in {None, ""}
 
 
+MALFORMED_FILES = sorted(path.name for path in PAYLOADS.glob("malformed/*.json")) if PAYLOADS.is_dir() else []
+
+
 @needs_payloads
-def test_the_malformed_payloads_of_stripes_own_tests_are_refused_as_problems(host: StripeHost) -> None:
-    """Not snapshot events (no type, no created; a thin event): a 400 problem, never a 5xx."""
-    for path in sorted(PAYLOADS.glob("malformed/*.json")):
-        body = path.read_bytes()
-        status, answer, stored = _deliver(host, body)
-        assert status == 400, (path.name, answer)
-        assert answer["status"] == 400
-        assert stored == []
+@pytest.mark.parametrize("name", MALFORMED_FILES)
+def test_the_malformed_payloads_of_stripes_own_tests_are_stored_once_as_ignored(
+    host: StripeHost, name: str
+) -> None:
+    """Signed, with an event id, but not snapshot events (no type or created; a thin event):
+    stored once and recorded as ignored with the reason, never refused, never failed."""
+    body = (PAYLOADS / "malformed" / name).read_bytes()
+    event_id = json.loads(body)["id"]
+
+    status, answer, stored = _deliver(host, body)
+
+    _assert_stored_and_not_failed(status, answer, stored, event_id)
+    assert answer["status"] == "ignored"
+    (row,) = stored
+    assert row.status is WebhookEventStatus.IGNORED
+    assert row.raw_body == body
+    assert row.last_error is None
+    assert row.ignored_reason is not None
+    assert "Stripe event" in row.ignored_reason
+    # The same delivery again (Stripe retries): stored once, nothing applied.
+    again, duplicate, still = _deliver(host, body)
+    assert (again, duplicate["status"]) == (200, "duplicate")
+    assert [r.id for r in still] == [row.id]
+
+
+@needs_payloads
+@pytest.mark.parametrize("name", MALFORMED_FILES)
+def test_malformed_payloads_unsigned_or_badly_signed_are_still_refused(host: StripeHost, name: str) -> None:
+    body = (PAYLOADS / "malformed" / name).read_bytes()
+
+    async def work(harness: Harness) -> list[tuple[int, object]]:
+        answers = []
+        for headers in (
+            {"Content-Type": "application/json"},
+            _signed(body + b" ", host.clock.unix),
+            {**_signed(body, host.clock.unix), "Stripe-Signature": f"t={host.clock.unix},v1={'0' * 64}"},
+        ):
+            response = await harness.client.post("/billing/webhooks/stripe", content=body, headers=headers)
+            answers.append((response.status_code, response.json()["status"]))
+        async with harness.payments.session_factory() as session:
+            assert (await session.scalars(sa.select(WebhookEvent))).all() == []
+        return answers
+
+    assert host.run(work) == [(400, 400)] * 3

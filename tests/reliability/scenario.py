@@ -536,12 +536,16 @@ async def verify(
     for row in stored:
         assert row.next_attempt_at is None, f"{row.event_id} is still scheduled"
         assert row.status.value == (shuffled_outcome | in_order_outcome)[row.event_id], row.event_id
+        assert row.last_error is None, (row.event_id, row.last_error)
         if row.status is WebhookEventStatus.PROCESSED:
-            assert row.last_error is None, (row.event_id, row.last_error)
+            assert row.ignored_reason is None, (row.event_id, row.ignored_reason)
             applied.add(row.event_id)
         else:
-            assert row.status is WebhookEventStatus.IGNORED, (row.event_id, row.status, row.last_error)
-            assert row.last_error == "older than the state already applied", (row.event_id, row.last_error)
+            assert row.status is WebhookEventStatus.IGNORED, (row.event_id, row.status)
+            assert row.ignored_reason == "older than the state already applied", (
+                row.event_id,
+                row.ignored_reason,
+            )
 
     # The final state: shuffled == its in-order twin == the last state of the timeline.
     rows = {row.provider_subscription_id: row for row in subscriptions}

@@ -300,7 +300,12 @@ class PaymentsRouter(APIRouter):
 
     def _new_service(self, session: AsyncSession, base_url: str | None = None) -> PaymentsService:
         return PaymentsService(
-            session, settings=self.settings, providers=self.providers, hooks=self.hooks, base_url=base_url
+            session,
+            settings=self.settings,
+            providers=self.providers,
+            hooks=self.hooks,
+            base_url=base_url,
+            session_factory=self.session_factory,
         )
 
     @contextlib.asynccontextmanager

@@ -79,6 +79,8 @@ class EventApplier(DomainService):
 
     async def apply(self, event: ProviderEvent) -> ApplyOutcome:
         """Apply ``event`` in the current transaction; the caller commits."""
+        if event.ignored_reason is not None:
+            return _ignored(event.ignored_reason)
         snapshot = event.snapshot
         if isinstance(snapshot, PaymentSnapshot):
             return await self._payment(event, snapshot)

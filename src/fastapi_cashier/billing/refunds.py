@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -46,19 +46,62 @@ class RefundService(DomainService):
     ) -> Refund:
         """Refund ``amount`` minor units of a payment (``None``: all that is left).
 
-        1. In one transaction the amount is reserved on the payment with a conditional
+        Three steps, each in a transaction of its own (:meth:`PaymentsService.unit_of_work`),
+        none in the caller's: this unit of work is neither committed nor rolled back nor
+        flushed, and what it holds pending stays the caller's to commit or drop.
+
+        1. Everything is checked, then the amount is reserved on the payment with a conditional
            ``UPDATE ... WHERE refunded_amount + amount <= amount`` (and the check constraint
-           behind it), and a pending refund row is written: concurrent refunds can never
-           overdraw a payment, on any database.
+           behind it), a pending refund row is written, and that is committed: concurrent
+           refunds can never overdraw a payment, on any database.
         2. The provider is called outside any transaction, keyed by the refund row's id.
-        3. The outcome is applied; a refusal releases the reservation. A retriable fault
-           (timeout, connection reset) keeps the refund pending: the provider may have done
-           it, and a retry with the same key will tell.
+        3. The outcome is committed; a refusal releases the reservation. A retriable fault
+           (timeout, connection reset) keeps the refund pending with ``provider_fault`` set:
+           the provider may have done it, and :meth:`resume_pending` asks again with the key.
+
+        The refund returned belongs to no session (its attributes stay readable). On SQLite,
+        which has one writer at a time, call this from a unit of work with no database
+        transaction open (nothing read or flushed yet, or all committed; objects merely added
+        are fine); PostgreSQL and MariaDB have no such limit, as long as the caller holds no
+        lock on the payment.
 
         Raises:
             NotFoundError, ValidationError, RefundExceedsPaymentError, ConflictError,
             UnsupportedCapabilityError, ProviderError.
+            RuntimeError: on SQLite, this unit of work has a transaction open.
         """
+        self._require_no_open_sqlite_transaction("svc.refunds.create()")
+        async with self.svc.unit_of_work() as unit:
+            refund, provider_payment_id = await unit.refunds._reserve(
+                payment_id, amount=amount, reason=reason, actor=actor, cause=cause
+            )
+        return await self._send(refund, provider_payment_id, cause=cause, actor=actor)
+
+    def _require_no_open_sqlite_transaction(self, what: str) -> None:
+        """Fail fast where a step's own transaction would wait for the caller's for ever."""
+        if self.session.get_bind().dialect.name != "sqlite":
+            return
+        # A session with pending objects only has begun no database transaction yet; one that
+        # has read or written holds a connection (and on SQLite, BEGIN IMMEDIATE's write lock).
+        transaction = self.session.sync_session.get_transaction()
+        if transaction is not None and getattr(transaction, "_connections", None):
+            raise RuntimeError(
+                f"{what} commits each step in a transaction of its own, and SQLite has one writer "
+                "at a time: this unit of work has a transaction open, which the refund would wait "
+                "for. Commit or roll back first, or call it from a unit of work of its own."
+            )
+
+    async def _reserve(
+        self,
+        payment_id: uuid.UUID,
+        *,
+        amount: int | None,
+        reason: str | None,
+        actor: str | None,
+        cause: ChangeCause,
+    ) -> tuple[Refund, str]:
+        """Step 1 in this (fresh) unit of work: check everything, then reserve and write the
+        pending refund. The caller commits. Returns the refund and the provider payment id."""
         payment = await self._payments.get(payment_id, for_update=True)
         provider = self.svc.provider(payment.provider)
         require_capability(provider, Capability.REFUNDS)
@@ -79,7 +122,7 @@ class RefundService(DomainService):
             )
         if amount < payment.amount:
             require_capability(provider, Capability.PARTIAL_REFUNDS)
-        # Checked before the reservation below commits, so a refusal never strands reserved money.
+        # Checked before the reservation below, so a refusal never strands reserved money.
         provider_payment_id = payment.provider_payment_id
         if provider_payment_id is None:
             raise ConflictError("the payment has no provider payment id to refund")
@@ -98,8 +141,7 @@ class RefundService(DomainService):
         )
         await self._refunds.add(refund)
         await record_creation(self.svc, "refund", refund, cause=cause, actor=actor, reason=reason)
-        await self.svc.commit()
-        return await self._send(refund, provider_payment_id, cause=cause, actor=actor)
+        return refund, provider_payment_id
 
     async def _send(
         self,
@@ -110,11 +152,13 @@ class RefundService(DomainService):
         actor: str | None,
         note: str | None = None,
     ) -> Refund:
-        """Ask the provider for a committed pending refund, keyed by its id; apply the answer.
+        """Steps 2 and 3: ask the provider for a committed pending refund, keyed by its id, with
+        no transaction open; commit the answer in a unit of work of its own.
 
         Retriable faults are retried with the same key (see ``provider_calls``). When they
-        persist, the refund stays pending with the reason, for :meth:`resume_pending`; the
-        faults met before a success are written into the refund's status change.
+        persist, the refund stays pending with ``provider_fault`` set and the reason, for
+        :meth:`resume_pending`; the faults met before a success are written into the refund's
+        status change.
         """
         provider = self.svc.provider(refund.provider)
         try:
@@ -128,33 +172,32 @@ class RefundService(DomainService):
                 )
             )
         except ProviderError as exc:
-            await self.svc.rollback()
             if exc.retriable:
                 logger.warning("refund %s left pending after a retriable provider fault: %s", refund.id, exc)
-                pending = await self._refunds.get(refund.id, for_update=True)
-                pending.provider_fault = True
-                pending.failure_message = exc.message[:500]
-                await self.svc.commit()
-            else:
-                await self.apply_result(
-                    refund.id,
-                    RefundResult(
-                        provider_refund_id=None, status=RefundStatus.FAILED, failure_message=exc.message
-                    ),
-                    cause=cause,
-                    actor=actor,
-                )
-                await self.svc.commit()
+            async with self.svc.unit_of_work() as unit:
+                if exc.retriable:
+                    pending = await unit.refunds._refunds.get(refund.id, for_update=True)
+                    pending.provider_fault = True
+                    pending.failure_message = exc.message[:500]
+                else:
+                    await unit.refunds.apply_result(
+                        refund.id,
+                        RefundResult(
+                            provider_refund_id=None, status=RefundStatus.FAILED, failure_message=exc.message
+                        ),
+                        cause=cause,
+                        actor=actor,
+                    )
             raise
         faults = getattr(provider, "faults", [])
         if faults:
             retried = f"after {len(faults)} retried provider fault(s): {'; '.join(faults)}"
             note = f"{note}; {retried}" if note else retried
-        refund = await self.apply_result(
-            refund.id, result, cause=cause, actor=actor, note=note[:500] if note else None
-        )
-        await self.svc.commit()
-        return refund
+        # Committed on leaving the block, before the refund is returned.
+        async with self.svc.unit_of_work() as unit:
+            return await unit.refunds.apply_result(
+                refund.id, result, cause=cause, actor=actor, note=note[:500] if note else None
+            )
 
     async def resume_pending(self, *, older_than: timedelta = timedelta(minutes=1), limit: int = 50) -> int:
         """Ask the provider again, with the same keys, about refunds a fault left pending.
@@ -162,11 +205,16 @@ class RefundService(DomainService):
         A refund whose request met only timeouts or 5xx answers may or may not have been made:
         repeating it with its idempotency key either makes it or returns the one made, never a
         second one. Run by the router's background loop; each refund is claimed under a row
-        lock first, so processes running side by side never send one twice at once.
+        lock first, so processes running side by side never send one twice at once. Like
+        :meth:`create`, every step runs in a unit of work of its own.
 
         Returns:
             How many refunds got an answer (succeeded, failed or still pending at the provider).
+
+        Raises:
+            RuntimeError: on SQLite, this unit of work has a transaction open.
         """
+        self._require_no_open_sqlite_transaction("svc.refunds.resume_pending()")
         cutoff = now() - older_than
         stmt = (
             sa.select(Refund.id)
@@ -179,34 +227,44 @@ class RefundService(DomainService):
             .order_by(Refund.updated_at)
             .limit(limit)
         )
+        async with self.svc.unit_of_work() as unit:
+            due = (await unit.session.scalars(stmt)).all()
         answered = 0
-        for refund_id in (await self.session.scalars(stmt)).all():
-            refund = await self._refunds.first(
-                Refund.id == refund_id,
-                Refund.status == RefundStatus.PENDING,
-                Refund.updated_at <= cutoff,
-                for_update=True,
-                skip_locked=True,
-            )
-            if refund is None:
+        for refund_id in due:
+            async with self.svc.unit_of_work() as unit:
+                claimed = await unit.refunds._claim(refund_id, cutoff)
+            if claimed is None:
                 continue  # another process has it, or it was answered meanwhile
-            payment = await self._payments.get(refund.payment_id)
-            earlier = refund.failure_message or "a provider fault"
-            # The claim: a later pass (of any process) asks again only after ``older_than``.
-            refund.updated_at = now()
-            await self.svc.commit()
-            if payment.provider_payment_id is None:
+            refund, provider_payment_id, earlier = claimed
+            if provider_payment_id is None:
                 continue
             note = f"answered when asked again with the same idempotency key, after: {earlier}"
             try:
-                await self._send(
-                    refund, payment.provider_payment_id, cause=ChangeCause.SYSTEM, actor=None, note=note
-                )
+                await self._send(refund, provider_payment_id, cause=ChangeCause.SYSTEM, actor=None, note=note)
             except ProviderError as exc:
                 logger.warning("refund %s is still unanswered: %s", refund.id, exc.message)
                 continue
             answered += 1
         return answered
+
+    async def _claim(self, refund_id: uuid.UUID, cutoff: datetime) -> tuple[Refund, str | None, str] | None:
+        """Lock a refund left pending, unless another process holds it or it was answered, and
+        move its ``updated_at`` on: a later pass (of any process) asks again only after the
+        interval. The caller commits. Returns the refund, its payment's provider id and the
+        fault met before."""
+        refund = await self._refunds.first(
+            Refund.id == refund_id,
+            Refund.status == RefundStatus.PENDING,
+            Refund.updated_at <= cutoff,
+            for_update=True,
+            skip_locked=True,
+        )
+        if refund is None:
+            return None
+        payment = await self._payments.get(refund.payment_id)
+        earlier = refund.failure_message or "a provider fault"
+        refund.updated_at = now()
+        return refund, payment.provider_payment_id, earlier
 
     async def apply_result(
         self,

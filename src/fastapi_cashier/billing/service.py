@@ -12,11 +12,12 @@ so no row lock is held across the network.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..errors import ValidationError
 from ..providers.base import PaymentProvider
@@ -77,12 +78,14 @@ class PaymentsService:
         providers: Mapping[str, PaymentProvider],
         hooks: HookRegistry | None = None,
         base_url: str | None = None,
+        session_factory: Callable[[], AsyncSession] | None = None,
     ) -> None:
         self.session = session
         self.settings = settings
         self.providers = providers
         self.hooks = hooks or HookRegistry()
         self.base_url = base_url
+        self._session_factory = session_factory
         self._pending: list[DomainEvent] = []
 
     # The domain services are built on first use: most units of work need one or two of them.
@@ -207,6 +210,32 @@ class PaymentsService:
             )
         # Each operation gets its own wrapper, so its faults can go into its audit trail.
         return RetryingProvider(provider, self.settings.provider_calls)
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[PaymentsService]:
+        """A unit of work of its own beside this one: a new session and transaction on the same
+        database, committed (then its hooks run) on a clean exit and rolled back on an error.
+
+        Operations whose steps must each be committed (a refund: reserve, call the provider,
+        settle) run them in units of their own, so they never commit, roll back or flush the
+        session of the unit of work they were called from.
+        """
+        factory = self._session_factory or async_sessionmaker(self.session.bind, expire_on_commit=False)
+        async with factory() as session:
+            unit = PaymentsService(
+                session,
+                settings=self.settings,
+                providers=self.providers,
+                hooks=self.hooks,
+                base_url=self.base_url,
+                session_factory=factory,
+            )
+            try:
+                yield unit
+            except BaseException:
+                await unit.rollback()
+                raise
+            await unit.commit()
 
     def queue_event(self, event: DomainEvent) -> None:
         """Remember a hook event; it runs after the next successful commit."""

@@ -12,6 +12,8 @@ import hashlib
 import uuid
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from ..db.base_repository import Page
 from ..db.model_repositories import (
     PlanRepository,
@@ -32,6 +34,7 @@ from ..providers.base import (
 )
 from ..statuses import SUBSCRIPTION_MACHINE, ChangeCause, PricingModel, ProrationBehavior, SubscriptionStatus
 from ._base import DomainService, now
+from .previews import spec_for_plan
 from .provider_calls import RetryingProvider
 from .transitions import transition
 
@@ -240,6 +243,7 @@ class SubscriptionService(DomainService):
         )
         if existing is not None:
             return existing, False
+        await self._check_storable_usage(subscription, plan, quantity)
         record = UsageRecord(
             subscription_id=subscription.id,
             quantity=quantity,
@@ -268,6 +272,40 @@ class SubscriptionService(DomainService):
             )
         )
         return record, True
+
+    async def _check_storable_usage(self, subscription: Subscription, plan: Plan, quantity: int) -> None:
+        """Refuse usage that would make the period's metered total too large to store.
+
+        The provider bills the period's usage at renewal; an invoice the database cannot store
+        would fail that renewal's events for ever. The subscription row is locked first, so
+        concurrent reports are counted one after another. Counted in the period: records
+        recorded or reported since it began (both, so a record back-dated into an earlier
+        period still counts where the provider bills it).
+
+        Raises:
+            ValidationError: naming ``quantity``.
+        """
+        await self._subscriptions.get(subscription.id, for_update=True)
+        in_period = UsageRecord.subscription_id == subscription.id
+        if subscription.current_period_start is not None:
+            start = subscription.current_period_start
+            in_period = sa.and_(
+                in_period, sa.or_(UsageRecord.recorded_at >= start, UsageRecord.created_at >= start)
+            )
+        counted = await self.session.scalar(
+            sa.select(sa.func.coalesce(sa.func.sum(UsageRecord.quantity), 0)).where(in_period)
+        )
+        total = int(counted or 0) + quantity
+        try:
+            storable_period_total(
+                spec_for_plan(plan), quantity=subscription.quantity, usage=total, field="quantity"
+            )
+        except ValidationError as exc:
+            raise ValidationError(
+                f"{quantity} more units would bring the period's usage to {total}: {exc.message}",
+                field="quantity",
+                details={**exc.details, "period_usage": str(total)},
+            ) from None
 
     async def active_plan(self, plan_id: uuid.UUID) -> Plan:
         """An active plan of an active product, or ``ValidationError`` naming ``plan_id``."""

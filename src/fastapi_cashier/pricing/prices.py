@@ -311,17 +311,25 @@ def price(spec: PriceSpec, *, quantity: int = 1, usage: int = 0) -> PricePreview
     return PricePreview(total=total, lines=tuple(lines))
 
 
-def storable_period_total(spec: PriceSpec, *, quantity: int, field: str) -> Money:
-    """The period total at ``quantity``, refused under ``field`` when the database cannot store it.
+def storable_period_total(spec: PriceSpec, *, quantity: int, field: str, usage: int = 0) -> Money:
+    """The period total at ``quantity`` (and metered ``usage``), refused under ``field`` when the
+    database cannot store it.
 
     :func:`price` itself is exact at any size; this is the check for totals about to be stored.
 
     Raises:
-        ValidationError: the total exceeds :data:`MAX_STORABLE_AMOUNT`; ``field`` names the
-            input that made it (``"quantity"``, ``"plan_id"`` for a plan change, ``"unit_amount"``
-            for a plan), or :func:`price` refuses the spec.
+        ValidationError: the total (or the usage count) exceeds :data:`MAX_STORABLE_AMOUNT`;
+            ``field`` names the input that made it (``"quantity"``, ``"plan_id"`` for a plan
+            change, ``"unit_amount"`` for a plan, ``"quantity"`` of a usage record), or
+            :func:`price` refuses the spec.
     """
-    total = price(spec, quantity=quantity).total
+    if usage > MAX_STORABLE_AMOUNT:
+        raise ValidationError(
+            f"the period's usage of {usage} units exceeds the largest storable count ({MAX_STORABLE_AMOUNT})",
+            field=field,
+            details={"usage": str(usage), "maximum": str(MAX_STORABLE_AMOUNT)},
+        )
+    total = price(spec, quantity=quantity, usage=usage).total
     if total.amount > MAX_STORABLE_AMOUNT:
         raise ValidationError(
             f"the period total of {total.amount} minor units exceeds the largest storable amount "

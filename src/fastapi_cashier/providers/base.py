@@ -449,6 +449,10 @@ class ProviderEvent:
         raw: The parsed payload, as received.
         refetch: The payload may be stale or out of order: the inbox re-reads the object with
             :meth:`PaymentProvider.fetch` before applying and applies that state instead.
+        ignored_reason: Set by an adapter for a validly signed delivery it cannot read as an
+            event it handles (a body missing fields, a thin event, an object it cannot parse):
+            the inbox stores it once and records it as ignored with this reason, applying
+            nothing, instead of refusing it (the provider would retry it for days).
     """
 
     provider: str
@@ -461,6 +465,7 @@ class ProviderEvent:
     local_ids: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
     refetch: bool = False
+    ignored_reason: str | None = None
 
 
 # --------------------------------------------------------------------------- the protocol

@@ -7,7 +7,9 @@
    carries a lease (``next_attempt_at``): if the process dies before the apply commits, the
    retry loop of any process picks the event up when the lease runs out.
 3. The event row is locked and the event applied in one transaction, then marked
-   ``processed`` or ``ignored`` (with the reason). Hooks run after that commit.
+   ``processed`` or ``ignored`` (with the reason in ``ignored_reason``: an unknown type, a body
+   the adapter could not read, an event older than the state applied, ...). Hooks run after
+   that commit.
 4. A failure while applying rolls back the apply and leaves the stored event ``failed`` with
    the error, the attempt count and when to try next (exponential backoff): it is never lost.
    After ``max_attempts`` it stays ``failed`` with no next attempt, for an admin to look at.
@@ -225,7 +227,8 @@ class WebhookInbox:
                     await svc.commit()
                     return DeliveryResult(event.id, "ignored", outcome.reason, id=stored_id)
                 row.status = WebhookEventStatus(outcome.status)
-                row.last_error = outcome.reason
+                row.last_error = None
+                row.ignored_reason = outcome.reason if outcome.status == "ignored" else None
                 row.attempts += 1
                 row.processed_at = now()
                 row.next_attempt_at = None

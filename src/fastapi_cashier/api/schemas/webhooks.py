@@ -15,9 +15,11 @@ __all__ = ["WebhookAttemptOut", "WebhookEventOut"]
 class WebhookEventOut(ResponseBody):
     """A stored delivery: what it was about and how applying it went.
 
-    ``status`` is ``pending`` (stored, not applied yet), ``processed``, ``ignored`` (applied,
-    changed nothing; ``last_error`` says why), or ``failed`` (``last_error`` is the error; it is
-    retried at ``next_attempt_at``, or never again automatically when that is ``null``).
+    ``status`` is ``pending`` (stored, not applied yet), ``processed``, ``ignored`` (changed
+    nothing; ``ignored_reason`` says why: an event type the adapter does not handle, a body it
+    could not read, an event older than the state already applied, ...), or ``failed``
+    (``last_error`` is the error; it is retried at ``next_attempt_at``, or never again
+    automatically when that is ``null``).
     """
 
     id: uuid.UUID
@@ -32,6 +34,7 @@ class WebhookEventOut(ResponseBody):
     attempts: int
     next_attempt_at: datetime | None
     last_error: str | None
+    ignored_reason: str | None
     processed_at: datetime | None
 
 

@@ -67,6 +67,9 @@ class WebhookEvent(UUIDPrimaryKey, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(LongText)
+    #: Why an ``ignored`` event changed nothing (unknown type, a body the adapter cannot read,
+    #: older than the state applied, ...); ``None`` for every other status.
+    ignored_reason: Mapped[str | None] = mapped_column(LongText)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -22,7 +22,11 @@ Re-read events are those whose order of arrival need not be their order of occur
 event whose refund is still pending, and every other event type, is normalised with
 ``snapshot=None`` under Stripe's own type name: the inbox records it as ignored. Such an event's
 object may have no id (``invoice.upcoming``, ``balance.available``, older
-``customer.discount.*``); it is stored all the same, with an empty object id.
+``customer.discount.*``); it is stored all the same, with an empty object id. A signed body
+with an event id that is not a snapshot event the adapter can read (no ``type``, a thin
+``v2.core.event``, a handled object missing a field) is stored too and recorded as ignored,
+with the reason (:attr:`ProviderEvent.ignored_reason`); only a body that is not JSON or has no
+id is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
+from ...clock import utcnow
 from ...errors import WebhookError
 from ..base import EventType, ObjectKind, ProviderEvent, Snapshot
 from ._errors import PROVIDER_NAME
@@ -103,14 +108,73 @@ class _Mapped:
 def parse_event(body: bytes) -> ProviderEvent:
     """Normalise a (verified) Stripe event body.
 
+    A body that is a JSON object with an event ``id`` but not a snapshot event the adapter can
+    read (no ``type`` or ``created``, a thin event, an object of a handled event without a field
+    the adapter needs) is normalised with its ``ignored_reason`` set: the inbox stores it once and
+    records it as ignored with that reason. Refusing it would only make Stripe retry it for days.
+
     Raises:
-        WebhookError: Not JSON, not a Stripe snapshot event (thin events are refused with a
-            hint), or an object of a handled event without a field the adapter needs.
+        WebhookError: Not JSON, or no event ``id`` to store it under (a string of 1 to 255
+            characters).
     """
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise WebhookError("the body of the Stripe webhook is not valid JSON") from exc
+    event_id = payload.get("id") if isinstance(payload, dict) else None
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= _MAX_ID:
+        raise WebhookError(
+            f'the body is not a Stripe event: it has no "id" string of 1 to {_MAX_ID} characters'
+        )
+    try:
+        return _snapshot_event(payload)
+    except WebhookError as exc:
+        return _unreadable_event(payload, event_id, exc.message)
+
+
+#: The longest event, object id and type the inbox stores (its columns' lengths).
+_MAX_ID: Final = 255
+_MAX_TYPE: Final = 100
+_MAX_KIND: Final = 40
+
+
+def _unreadable_event(payload: Mapping[str, Any], event_id: str, reason: str) -> ProviderEvent:
+    """A signed delivery the adapter cannot read, kept with what can be told of it."""
+    stripe_type = payload.get("type")
+    data = payload.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    obj = obj if isinstance(obj, dict) else {}
+    stripe_object = obj.get("object") if isinstance(obj.get("object"), str) else payload.get("object")
+    kind = OBJECT_KINDS.get(stripe_object, stripe_object) if isinstance(stripe_object, str) else "unknown"
+    object_id = obj.get("id")
+    return ProviderEvent(
+        provider=PROVIDER_NAME,
+        id=event_id,
+        type=stripe_type[:_MAX_TYPE] if isinstance(stripe_type, str) and stripe_type else "unknown",
+        occurred_at=_created(payload.get("created")) or utcnow(),
+        object_kind=cast("ObjectKind", kind[:_MAX_KIND]),
+        object_id=object_id if isinstance(object_id, str) and len(object_id) <= _MAX_ID else "",
+        snapshot=None,
+        raw=payload,
+        ignored_reason=reason,
+    )
+
+
+def _created(value: object) -> datetime | None:
+    """The event's time from unix seconds or (thin events) an ISO 8601 string; ``None`` if unusable."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value)
+            return parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (OverflowError, OSError, ValueError):
+        return None
+    return None
+
+
+def _snapshot_event(payload: Mapping[str, Any]) -> ProviderEvent:
+    """Normalise a snapshot event; ``WebhookError`` says why a body is not one the adapter reads."""
     if isinstance(payload, dict) and payload.get("object") == "v2.core.event":
         raise WebhookError(
             "this is a thin Stripe event; point a snapshot-payload event destination at this endpoint"

@@ -250,7 +250,9 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         Raises:
             SignatureVerificationError: Missing or malformed header, no signature matching a
                 configured secret and this exact body, or a timestamp outside the tolerance.
-            WebhookError: The signature is valid but the body is not a Stripe event.
+            WebhookError: The signature is valid but the body is not JSON or has no event id.
+                A body with an id that is not an event the adapter reads comes back with its
+                ``ignored_reason`` set, to be stored and recorded as ignored.
         """
         verify_signature(
             headers,
