@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.billing.events import EventApplier
 from fastapi_cashier.db.base import utcnow
-from fastapi_cashier.db.models import CheckoutSession, StatusChange, WebhookEvent
+from fastapi_cashier.db.models import CheckoutSession, Payment, StatusChange, WebhookEvent
 from fastapi_cashier.providers.base import ProviderEvent
 from fastapi_cashier.providers.fake import FakeProvider
 
@@ -124,6 +124,36 @@ async def test_a_failure_mid_apply_leaves_nothing_and_the_retry_applies_it_once(
     assert payment_changes == [("payment", None, "pending"), ("payment", "pending", "succeeded")]
     assert (await _deliver(harness, payment_event))["status"] == "duplicate"
     assert (await _deliver(harness, checkout_event))["status"] in ("processed", "ignored")
+
+
+async def test_an_apply_whose_writes_break_a_constraint_is_stored_failed_with_nothing_applied(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the apply's rows at the end of the apply (the savepoint's flush): the
+    savepoint is rolled back and the event is still committed, ``failed``, in the same transaction."""
+    payment_event, _ = await _one_off_events(harness)
+    before = await _status_changes(harness)
+    original = EventApplier.apply
+
+    async def overdraws(self: EventApplier, event: ProviderEvent) -> Any:
+        outcome = await original(self, event)
+        payment = (await self.session.scalars(sa.select(Payment))).one()
+        payment.refunded_amount = payment.amount + 1  # refunded_amount <= amount is a CHECK
+        return outcome
+
+    monkeypatch.setattr(EventApplier, "apply", overdraws)
+    assert (await _deliver(harness, payment_event))["status"] == "failed"
+    (row,) = await _rows(harness)
+    assert (row.status.value, row.attempts) == ("failed", 1)
+    assert "refunded_amount" in (row.last_error or "") or "constraint" in (row.last_error or "").lower()
+    assert await _status_changes(harness) == before
+    assert await _payment_statuses(harness) == []
+
+    monkeypatch.setattr(EventApplier, "apply", original)
+    await _make_due(harness)
+    (result,) = await harness.payments.inbox.process_due()
+    assert (result.status, result.id) == ("processed", row.id)
+    assert await _payment_statuses(harness) == ["succeeded"]
 
 
 async def test_backoff_doubles_and_stops_after_max_attempts_for_an_admin_to_retry(
