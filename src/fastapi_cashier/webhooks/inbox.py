@@ -4,11 +4,11 @@
 2. The event is inserted into ``webhook_events`` under its unique ``(provider, event_id)``: a
    duplicate delivery finds the stored row and applies nothing, unless the stored event is
    still pending or failed, when the redelivery applies it.
-3. A new event is stored and applied in one transaction with one commit: the INSERT, then the
-   apply inside a savepoint (the event row and the target rows locked, the ordering guard, the
-   status machines, ``status_changes``), then the event marked ``processed`` or ``ignored``
-   (with the reason). Until that commit, concurrent deliveries of the same event wait on its
-   unique key and then find it applied. Hooks run after the commit.
+3. A new event is stored and applied in one transaction with one commit: the INSERT (which
+   holds the new row), then the apply inside a savepoint (the target rows locked, the ordering
+   guard, the status machines, ``status_changes``), then the event marked ``processed`` or
+   ``ignored`` (with the reason). Until that commit, concurrent deliveries of the same event
+   wait on its unique key and then find it applied. Hooks run after the commit.
 4. A failure while applying rolls back to the savepoint, so nothing of the apply is left, and
    the same transaction commits the stored event as ``failed`` with the error, the attempt
    count and when to try next (exponential backoff): the event is never lost, and the answer is
