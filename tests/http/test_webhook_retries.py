@@ -11,6 +11,7 @@ import anyio
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.billing.events import EventApplier
@@ -154,6 +155,39 @@ async def test_an_apply_whose_writes_break_a_constraint_is_stored_failed_with_no
     (result,) = await harness.payments.inbox.process_due()
     assert (result.status, result.id) == ("processed", row.id)
     assert await _payment_statuses(harness) == ["succeeded"]
+
+
+async def test_a_deadlock_in_the_one_transaction_apply_is_rolled_back_whole_and_run_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """InnoDB rolls a deadlock victim back whole, the stored event with it: the delivery is then
+    stored and applied in two steps, and the event is applied once, at its first counted attempt."""
+    payment_event, _ = await _one_off_events(harness)
+    original = EventApplier.apply
+    calls: list[str] = []
+
+    async def deadlocks_once(self: EventApplier, event: ProviderEvent) -> Any:
+        calls.append(event.id)
+        outcome = await original(self, event)
+        if len(calls) == 1:
+            deadlock = Exception(1213, "Deadlock found when trying to get lock; try restarting transaction")
+            raise OperationalError("UPDATE cashier_payments ...", {}, deadlock)
+        return outcome
+
+    monkeypatch.setattr(EventApplier, "apply", deadlocks_once)
+    assert (await _deliver(harness, payment_event))["status"] == "processed"
+    assert len(calls) == 2
+    (row,) = await _rows(harness)
+    assert (row.status.value, row.attempts, row.last_error, row.next_attempt_at) == (
+        "processed",
+        1,
+        None,
+        None,
+    )
+    assert await _payment_statuses(harness) == ["succeeded"]
+    payment_changes = [change for change in await _status_changes(harness) if change[0] == "payment"]
+    assert payment_changes == [("payment", None, "pending"), ("payment", "pending", "succeeded")]
+    assert (await _deliver(harness, payment_event))["status"] == "duplicate"
 
 
 async def test_backoff_doubles_and_stops_after_max_attempts_for_an_admin_to_retry(
