@@ -308,7 +308,7 @@ async def paid_checkout_events(payments: PaymentsRouter, count: int) -> list[byt
             )
         if session.provider_session_id is None:
             raise BenchError("a checkout session was created without a provider session id")
-        await fake.complete_checkout(session.provider_session_id, next(outcomes))
+        await fake.submit_checkout(session.provider_session_id, next(outcomes))
         number += 1
     return [body for _headers, body in fake.sent_events[first : first + count]]
 

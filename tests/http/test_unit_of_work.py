@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from fastapi import Depends
 
 from fastapi_cashier import PaymentsRouter
+from fastapi_cashier.billing.events import EventApplier
 from fastapi_cashier.billing.service import PaymentsService
-from fastapi_cashier.db.models import Customer, WebhookEvent
+from fastapi_cashier.db.models import Customer, Payment, WebhookEvent
+from fastapi_cashier.providers.base import ProviderEvent
 
 from .conftest import Harness
 
@@ -158,6 +160,52 @@ async def test_a_duplicate_delivery_is_decided_by_its_insert_in_one_transaction(
             sa.select(WebhookEvent).where(WebhookEvent.event_id == json.loads(body)["id"])
         )
         assert [(row.status.value, row.attempts) for row in rows] == [("processed", 1)]
+
+
+async def test_a_new_event_is_stored_and_applied_in_one_transaction_with_one_commit(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("ivan")
+    await harness.pay_one_off("judy")
+    applied, failing = harness.fake.sent_events[0], harness.fake.sent_events[2]
+    payment_id = json.loads(applied[1])["data"]["object"]["id"]
+    with traffic(harness.payments) as seen:
+        stored = await harness.client.post("/billing/webhooks/fake", content=applied[1], headers=applied[0])
+    assert stored.json()["status"] == "processed"
+    # The INSERT, then the apply inside a savepoint, then the event's status: one commit.
+    assert (seen.begins, seen.commits) == (1, 1)
+    savepoints = [s.split()[0].upper() for s in seen.statements if "SAVEPOINT" in s.upper()]
+    # (The apply's own savepoints nest inside the outer one.)
+    assert (savepoints[0], savepoints[-1], "ROLLBACK" in savepoints) == ("SAVEPOINT", "RELEASE", False)
+
+    original = EventApplier.apply
+
+    async def breaks(self: EventApplier, event: ProviderEvent) -> Any:
+        await original(self, event)
+        raise RuntimeError("the ledger is read-only")
+
+    monkeypatch.setattr(EventApplier, "apply", breaks)
+    with traffic(harness.payments) as seen:
+        failed = await harness.client.post("/billing/webhooks/fake", content=failing[1], headers=failing[0])
+    assert failed.status_code == 200, failed.text
+    assert failed.json()["status"] == "failed"
+    # The apply is rolled back to its savepoint; the stored event and its failure commit once.
+    assert (seen.begins, seen.commits) == (1, 1)
+    savepoints = [s.split()[0].upper() for s in seen.statements if "SAVEPOINT" in s.upper()]
+    assert (savepoints[0], savepoints[-1]) == ("SAVEPOINT", "ROLLBACK")
+    async with harness.payments.read_service() as svc:
+        rows = (await svc.session.scalars(sa.select(WebhookEvent).order_by(WebhookEvent.received_at))).all()
+        payments = (await svc.session.scalars(sa.select(Payment))).all()
+    assert [(row.status.value, row.attempts, row.next_attempt_at is None) for row in rows] == [
+        ("processed", 1, True),
+        ("failed", 1, False),
+    ]
+    assert "the ledger is read-only" in (rows[1].last_error or "")
+    # Only the first event's payment was applied; the second one's left nothing.
+    assert [(p.provider_payment_id, p.status.value) for p in payments if p.provider_payment_id] == [
+        (payment_id, "succeeded")
+    ]
 
 
 async def test_an_event_id_longer_than_its_column_is_refused_not_truncated(harness: Harness) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -10,12 +11,14 @@ import anyio
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.billing.events import EventApplier
 from fastapi_cashier.db.base import utcnow
-from fastapi_cashier.db.models import CheckoutSession, StatusChange, WebhookEvent
+from fastapi_cashier.db.models import CheckoutSession, Payment, StatusChange, WebhookEvent
 from fastapi_cashier.providers.base import ProviderEvent
+from fastapi_cashier.providers.fake import FakeProvider
 
 from .conftest import Harness, settings_for
 
@@ -124,6 +127,69 @@ async def test_a_failure_mid_apply_leaves_nothing_and_the_retry_applies_it_once(
     assert (await _deliver(harness, checkout_event))["status"] in ("processed", "ignored")
 
 
+async def test_an_apply_whose_writes_break_a_constraint_is_stored_failed_with_nothing_applied(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses the apply's rows at the end of the apply (the savepoint's flush): the
+    savepoint is rolled back and the event is still committed, ``failed``, in the same transaction."""
+    payment_event, _ = await _one_off_events(harness)
+    before = await _status_changes(harness)
+    original = EventApplier.apply
+
+    async def overdraws(self: EventApplier, event: ProviderEvent) -> Any:
+        outcome = await original(self, event)
+        payment = (await self.session.scalars(sa.select(Payment))).one()
+        payment.refunded_amount = payment.amount + 1  # refunded_amount <= amount is a CHECK
+        return outcome
+
+    monkeypatch.setattr(EventApplier, "apply", overdraws)
+    assert (await _deliver(harness, payment_event))["status"] == "failed"
+    (row,) = await _rows(harness)
+    assert (row.status.value, row.attempts) == ("failed", 1)
+    assert "refunded_amount" in (row.last_error or "") or "constraint" in (row.last_error or "").lower()
+    assert await _status_changes(harness) == before
+    assert await _payment_statuses(harness) == []
+
+    monkeypatch.setattr(EventApplier, "apply", original)
+    await _make_due(harness)
+    (result,) = await harness.payments.inbox.process_due()
+    assert (result.status, result.id) == ("processed", row.id)
+    assert await _payment_statuses(harness) == ["succeeded"]
+
+
+async def test_a_deadlock_in_the_one_transaction_apply_is_rolled_back_whole_and_run_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """InnoDB rolls a deadlock victim back whole, the stored event with it: the delivery is then
+    stored and applied in two steps, and the event is applied once, at its first counted attempt."""
+    payment_event, _ = await _one_off_events(harness)
+    original = EventApplier.apply
+    calls: list[str] = []
+
+    async def deadlocks_once(self: EventApplier, event: ProviderEvent) -> Any:
+        calls.append(event.id)
+        outcome = await original(self, event)
+        if len(calls) == 1:
+            deadlock = Exception(1213, "Deadlock found when trying to get lock; try restarting transaction")
+            raise OperationalError("UPDATE cashier_payments ...", {}, deadlock)
+        return outcome
+
+    monkeypatch.setattr(EventApplier, "apply", deadlocks_once)
+    assert (await _deliver(harness, payment_event))["status"] == "processed"
+    assert len(calls) == 2
+    (row,) = await _rows(harness)
+    assert (row.status.value, row.attempts, row.last_error, row.next_attempt_at) == (
+        "processed",
+        1,
+        None,
+        None,
+    )
+    assert await _payment_statuses(harness) == ["succeeded"]
+    payment_changes = [change for change in await _status_changes(harness) if change[0] == "payment"]
+    assert payment_changes == [("payment", None, "pending"), ("payment", "pending", "succeeded")]
+    assert (await _deliver(harness, payment_event))["status"] == "duplicate"
+
+
 async def test_backoff_doubles_and_stops_after_max_attempts_for_an_admin_to_retry(
     engine: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -180,14 +246,71 @@ async def test_backoff_doubles_and_stops_after_max_attempts_for_an_admin_to_retr
         assert done.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_an_event_whose_process_died_mid_apply_is_applied_once_after_a_restart(
+async def test_a_delivery_whose_process_died_mid_apply_leaves_nothing_and_its_redelivery_applies_it_once(
     engine: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A new event is stored and applied in one transaction: dying before its commit stores
+    nothing and answers nothing, so the provider delivers it again, and that delivery applies it."""
+    settings = settings_for(
+        database_url,
+        database={"url": database_url, "create_tables": False},
+        webhooks={"retry_loop": False},
+    )
+    async with _harness(settings) as harness:
+        payment_event, _ = await _one_off_events(harness)
+        before = await _status_changes(harness)
+        original = EventApplier.apply
+
+        async def dies(self: EventApplier, event: ProviderEvent) -> Any:
+            await original(self, event)
+            await self.session.flush()  # the rows are written, the transaction is open
+            raise SystemExit("killed while applying")  # not an Exception: nothing records it
+
+        monkeypatch.setattr(EventApplier, "apply", dies)
+        headers, body = payment_event
+        with pytest.raises(SystemExit):
+            await harness.payments.inbox.receive("fake", headers, body)
+        monkeypatch.setattr(EventApplier, "apply", original)
+        assert await _rows(harness) == []
+        assert await _status_changes(harness) == before
+        assert await _payment_statuses(harness) == []
+
+    # "Restart", and the provider's redelivery of the unanswered event.
+    async with _harness(settings) as harness:
+        assert (await _deliver(harness, payment_event))["status"] == "processed"
+        assert (await _deliver(harness, payment_event))["status"] == "duplicate"
+        assert await _payment_statuses(harness) == ["succeeded"]
+        (row,) = await _rows(harness)
+        assert (row.status.value, row.attempts, row.next_attempt_at) == ("processed", 1, None)
+        payment_changes = [change for change in await _status_changes(harness) if change[0] == "payment"]
+        assert payment_changes == [("payment", None, "pending"), ("payment", "pending", "succeeded")]
+
+
+async def test_an_event_that_needs_a_re_read_is_stored_first_and_applied_once_after_a_restart(
+    engine: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event whose apply re-reads the object from the provider is committed before that call
+    (no row lock across the network), with a lease: a process dying mid-apply leaves it pending,
+    and the retry loop of the next process applies it once the lease has run out."""
     settings = settings_for(
         database_url,
         database={"url": database_url, "create_tables": False},
         webhooks={"retry_loop": False, "retry_interval_seconds": 1, "poll_interval_seconds": 0.05},
     )
+    original_verify = FakeProvider.verify_webhook
+    fetched: list[str] = []
+
+    async def verify_asking_for_a_re_read(self: FakeProvider, headers: Any, body: bytes) -> ProviderEvent:
+        return replace(await original_verify(self, headers, body), refetch=True)
+
+    original_fetch = FakeProvider.fetch
+
+    async def counted_fetch(self: FakeProvider, object_kind: Any, provider_id: str) -> Any:
+        fetched.append(provider_id)
+        return await original_fetch(self, object_kind, provider_id)
+
+    monkeypatch.setattr(FakeProvider, "verify_webhook", verify_asking_for_a_re_read)
+    monkeypatch.setattr(FakeProvider, "fetch", counted_fetch)
     async with _harness(settings) as harness:
         payment_event, _ = await _one_off_events(harness)
         original = EventApplier.apply
@@ -201,13 +324,15 @@ async def test_an_event_whose_process_died_mid_apply_is_applied_once_after_a_res
         with pytest.raises(SystemExit):
             await harness.payments.inbox.receive("fake", headers, body)
         monkeypatch.setattr(EventApplier, "apply", original)
+        assert len(fetched) == 1
         (row,) = await _rows(harness)
         assert (row.status.value, row.attempts) == ("pending", 0)
         assert row.next_attempt_at is not None  # the lease of the attempt that died
         assert await _payment_statuses(harness) == []
 
     # "Restart": a new app whose lifespan runs the retry loop picks the event up once the
-    # lease of the dead attempt has run out.
+    # lease of the dead attempt has run out. (Its retry parses the stored body, which asks for
+    # no re-read: the restarted in-process fake has forgotten the payment.)
     restarted = settings.model_copy(
         update={"webhooks": settings.webhooks.model_copy(update={"retry_loop": True})}
     )

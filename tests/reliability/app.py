@@ -7,7 +7,9 @@ the settings. Two additions for the tests:
   ``CASHIER_TEST_SERVER_ID`` set, ``X-Server-Id`` with its value (which server answered);
 * with ``CASHIER_TEST_DIE_ON_EVENT=<event id>`` the process dies (``os._exit(1)``, no clean-up, no
   rollback, like a ``kill -9``) inside ``EventApplier.apply`` of that event, after the apply has
-  written its rows to the open transaction and before the commit.
+  written its rows to the open transaction and before the commit;
+* with ``CASHIER_TEST_FAIL_ON_EVENT=<event id>`` ``EventApplier.apply`` of that event raises at the
+  same point (an apply that fails: a bug, a constraint, a provider object not there yet).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi_cashier.providers.base import ProviderEvent
 
 __all__ = [
     "DIE_ON_EVENT_ENV",
+    "FAIL_ON_EVENT_ENV",
     "PID_HEADER",
     "SERVER_ID_ENV",
     "SERVER_ID_HEADER",
@@ -35,6 +38,7 @@ PID_HEADER = "X-Worker-Pid"
 SERVER_ID_HEADER = "X-Server-Id"
 SERVER_ID_ENV = "CASHIER_TEST_SERVER_ID"
 DIE_ON_EVENT_ENV = "CASHIER_TEST_DIE_ON_EVENT"
+FAIL_ON_EVENT_ENV = "CASHIER_TEST_FAIL_ON_EVENT"
 
 
 class WorkerPid:
@@ -60,14 +64,16 @@ class WorkerPid:
         await self.app(scope, receive, send_with_pid)
 
 
-def _die_while_applying(event_id: str) -> None:
+def _break_applying(event_id: str, *, die: bool) -> None:
     original = EventApplier.apply
 
     async def apply(self: EventApplier, event: ProviderEvent) -> Any:
         outcome = await original(self, event)
         if event.id == event_id:
             await self.session.flush()  # the rows are written, the transaction is open
-            os._exit(1)
+            if die:
+                os._exit(1)
+            raise RuntimeError(f"injected failure after applying {event_id}")
         return outcome
 
     EventApplier.apply = apply  # type: ignore[method-assign]
@@ -77,7 +83,10 @@ def create_app() -> FastAPI:
     """The app: ``PaymentsRouter(PaymentsSettings())`` mounted at ``/billing``."""
     doomed = os.environ.get(DIE_ON_EVENT_ENV)
     if doomed:
-        _die_while_applying(doomed)
+        _break_applying(doomed, die=True)
+    failing = os.environ.get(FAIL_ON_EVENT_ENV)
+    if failing:
+        _break_applying(failing, die=False)
     app = FastAPI()
     app.include_router(PaymentsRouter(PaymentsSettings()), prefix="/billing")
     app.add_middleware(WorkerPid)

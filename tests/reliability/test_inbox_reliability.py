@@ -4,7 +4,11 @@
 * 2,000 events for 100 subscriptions, shuffled, 30 % delivered twice, by concurrent senders, end
   every subscription exactly like its twin, which got the same events in order from the same
   inbox.
-* A server process killed while applying an event leaves it pending; the next process applies it once.
+* A server process killed while applying a new event (stored and applied in one transaction)
+  leaves nothing and answers nothing; the provider's redelivery to the next process applies it once.
+* An apply that fails in a server process leaves the event stored as ``failed`` (the apply rolled
+  back to its savepoint, the failure committed with the event); the next process's retry loop
+  applies it once.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from fastapi_cashier.statuses import SubscriptionStatus
 from .. import databases
 from ..http.conftest import settings_for
 from . import scenario
-from .app import DIE_ON_EVENT_ENV, WorkerPid
+from .app import DIE_ON_EVENT_ENV, FAIL_ON_EVENT_ENV, WorkerPid
 from .server import AppServer, app_environment
 
 pytestmark = pytest.mark.anyio
@@ -193,31 +197,48 @@ async def test_shuffled_duplicated_concurrent_events_end_like_in_order_delivery(
     print(f"\n[{databases.kind_of(database_url)}] {figures.summary()} delivered in {ended - started:.1f}s")
 
 
-# --------------------------------------------------------------------------- killed mid-apply
+# --------------------------------------------------------------------------- killed or failing mid-apply
 
 
-async def test_a_server_killed_while_applying_leaves_the_event_for_the_next_one_to_apply_once(
+async def _seed_one_subscription(session_factory: async_sessionmaker[AsyncSession], object_id: str) -> Any:
+    catalog = await scenario.seed_catalog(session_factory)
+    (subscription_id,) = (await scenario.seed_subscriptions(session_factory, catalog, [object_id])).values()
+    return subscription_id
+
+
+async def _applied_once(
+    session_factory: async_sessionmaker[AsyncSession],
+    event: scenario.Event,
+    payment_id: str,
+    subscription_id: Any,
+) -> None:
+    """The event is stored once, processed at its first successful attempt, and applied once."""
+    assert await _payments(session_factory) == [(payment_id, "succeeded", subscription_id)]
+    assert await _audit(session_factory, "payment") == [
+        (None, "pending", event.event_id),
+        ("pending", "succeeded", event.event_id),
+    ]
+
+
+async def test_a_server_killed_while_applying_leaves_nothing_and_the_redelivery_applies_it_once(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    """The doomed server stores the event, with a lease of ``retry_interval_seconds`` (1 s), then
-    dies inside the apply, before the commit: the event stays pending and nothing of the apply is
-    left. A new server's retry loop (polling every 0.1 s) claims the event once the lease has run
-    out and applies it: one payment, one audit trail, and a redelivery is a duplicate.
+    """A new event is stored and applied in one transaction. The doomed server dies inside the
+    apply, after its rows were written and before the commit: nothing is stored, nothing of the
+    apply is left, and the delivery gets no answer, so the provider sends it again. The next
+    server applies that redelivery once: one payment, one audit trail, and a third delivery is
+    a duplicate.
     """
     url = fresh_database_url
     engine = create_engine(DatabaseSettings(url=url))
     try:
         await create_tables(engine)
         session_factory = create_session_factory(engine)
-        catalog = await scenario.seed_catalog(session_factory)
-        (subscription_id,) = (
-            await scenario.seed_subscriptions(session_factory, catalog, ["sub_doomed"])
-        ).values()
+        subscription_id = await _seed_one_subscription(session_factory, "sub_doomed")
         event = scenario.payment_event("evt_doomed", "pay_doomed", "sub_doomed")
         log = tmp_path / "server.log"
 
-        # The stored event's lease (retry_interval_seconds) runs out a second after it was stored.
-        doomed_env = app_environment(url, WEBHOOKS__RETRY_LOOP="false", WEBHOOKS__RETRY_INTERVAL_SECONDS="1")
+        doomed_env = app_environment(url, WEBHOOKS__RETRY_LOOP="false")
         doomed_env[DIE_ON_EVENT_ENV] = event.event_id
         async with AppServer(doomed_env, log) as server:
             async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
@@ -225,11 +246,66 @@ async def test_a_server_killed_while_applying_leaves_the_event_for_the_next_one_
                     await scenario.post_event(client, event)
             assert await server.wait_exit() == 1
 
+        assert await _stored(session_factory) == []
+        assert await _payments(session_factory) == []
+        assert await _audit(session_factory, "payment") == []
+
+        restarted_env = app_environment(url, WEBHOOKS__POLL_INTERVAL_SECONDS="0.1")
+        async with (
+            AppServer(restarted_env, log) as server,
+            httpx.AsyncClient(base_url=server.base_url, timeout=30) as client,
+        ):
+            redelivered = await scenario.post_event(client, event)
+            again = await scenario.post_event(client, event)
+
+        assert (redelivered.http_status, redelivered.status) == (200, "processed")
+        assert (again.http_status, again.status) == (200, "duplicate")
         stored = await _stored(session_factory)
         assert [(row.event_id, row.status.value, row.attempts) for row in stored] == [
-            (event.event_id, "pending", 0)
+            (event.event_id, "processed", 1)
         ]
-        assert stored[0].next_attempt_at is not None  # the lease of the attempt that died
+        await _applied_once(session_factory, event, "pay_doomed", subscription_id)
+    finally:
+        await engine.dispose()
+
+
+async def test_an_apply_failing_in_a_server_stores_the_event_failed_and_the_next_server_applies_it_once(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """The apply fails after writing its rows: they are rolled back to the savepoint and the same
+    transaction commits the event as ``failed`` (attempt 1, next attempt after
+    ``retry_interval_seconds``, 1 s), answered 200. A redelivery to that server retries it and
+    fails again. A server without the fault then applies it from its retry loop, once; a last
+    redelivery is a duplicate.
+    """
+    url = fresh_database_url
+    engine = create_engine(DatabaseSettings(url=url))
+    try:
+        await create_tables(engine)
+        session_factory = create_session_factory(engine)
+        subscription_id = await _seed_one_subscription(session_factory, "sub_failing")
+        event = scenario.payment_event("evt_failing", "pay_failing", "sub_failing")
+        log = tmp_path / "server.log"
+
+        failing_env = app_environment(url, WEBHOOKS__RETRY_LOOP="false", WEBHOOKS__RETRY_INTERVAL_SECONDS="1")
+        failing_env[FAIL_ON_EVENT_ENV] = event.event_id
+        async with (
+            AppServer(failing_env, log) as server,
+            httpx.AsyncClient(base_url=server.base_url, timeout=30) as client,
+        ):
+            first = await scenario.post_event(client, event)
+            stored = await _stored(session_factory)
+            second = await scenario.post_event(client, event)
+
+        assert (first.http_status, first.status) == (200, "failed")
+        assert [(row.event_id, row.status.value, row.attempts) for row in stored] == [
+            (event.event_id, "failed", 1)
+        ]
+        assert stored[0].next_attempt_at is not None
+        assert "injected failure" in (stored[0].last_error or "")
+        assert (second.http_status, second.status) == (200, "failed")
+        stored = await _stored(session_factory)
+        assert [(row.status.value, row.attempts) for row in stored] == [("failed", 2)]
         assert await _payments(session_factory) == []
         assert await _audit(session_factory, "payment") == []
 
@@ -238,21 +314,17 @@ async def test_a_server_killed_while_applying_leaves_the_event_for_the_next_one_
         )
         async with AppServer(restarted_env, log) as server:
             with anyio.fail_after(60):
-                while (await _stored(session_factory))[0].status.value == "pending":  # noqa: ASYNC110
+                while (await _stored(session_factory))[0].status.value == "failed":  # noqa: ASYNC110
                     await anyio.sleep(0.1)
             async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
                 again = await scenario.post_event(client, event)
 
         assert (again.http_status, again.status) == (200, "duplicate")
         stored = await _stored(session_factory)
-        assert [(row.event_id, row.status.value, row.attempts) for row in stored] == [
-            (event.event_id, "processed", 1)
+        assert [(row.event_id, row.status.value, row.attempts, row.last_error) for row in stored] == [
+            (event.event_id, "processed", 3, None)
         ]
-        assert await _payments(session_factory) == [("pay_doomed", "succeeded", subscription_id)]
-        assert await _audit(session_factory, "payment") == [
-            (None, "pending", event.event_id),
-            ("pending", "succeeded", event.event_id),
-        ]
+        await _applied_once(session_factory, event, "pay_failing", subscription_id)
     finally:
         await engine.dispose()
 

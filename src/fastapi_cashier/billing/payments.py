@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -67,6 +68,20 @@ class PaymentService(DomainService):
     ) -> Page[Payment]:
         """Newest first, keyset-paginated."""
         return await self._payments.paginate(*filters.conditions(), limit=limit, cursor=cursor)
+
+    async def list_columns(
+        self,
+        filters: PaymentFilters,
+        columns: Sequence[Any],
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[sa.Row[Any]]:
+        """:meth:`list` reading only ``columns`` of ``Payment`` (``id`` and ``created_at`` among
+        them), as rows: the listing endpoints serialise them without building ORM objects."""
+        return await self._payments.paginate_columns(
+            columns, *filters.conditions(), limit=limit, cursor=cursor
+        )
 
     async def audit_trail(self, payment: Payment) -> Sequence[StatusChange]:
         """Every status change of the payment and of its refunds, oldest first."""

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 ModelT = TypeVar("ModelT", bound=Base)
+ItemT = TypeVar("ItemT")
 
 MAX_PAGE_SIZE = 100
 
@@ -116,10 +117,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 @dataclass(frozen=True, slots=True)
-class Page(Generic[ModelT]):
-    """One page of a keyset-paginated listing."""
+class Page(Generic[ItemT]):
+    """One page of a keyset-paginated listing: ORM objects, or rows of chosen columns."""
 
-    items: Sequence[ModelT]
+    items: Sequence[ItemT]
     next_cursor: str | None
 
 
@@ -242,6 +243,28 @@ class Repository(Generic[ModelT]):
         where set): stable while rows are inserted, and each page costs the same however deep
         it is.
         """
+        stmt = self._page_statement(sa.select(self._model), where, limit, cursor)
+        return self._page((await self.session.execute(stmt)).scalars().all(), limit)
+
+    async def paginate_columns(
+        self,
+        columns: Sequence[sa.ColumnElement[Any] | InstrumentedAttribute[Any]],
+        *where: sa.ColumnElement[bool],
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[sa.Row[Any]]:
+        """:meth:`paginate` reading only ``columns``, as rows rather than ORM objects.
+
+        For listings that only show a row's fields: no object is built, tracked in the
+        identity map or loaded with columns the listing does not show. ``columns`` must include
+        ``id`` and the :attr:`page_column`, which the cursor is made of.
+        """
+        stmt = self._page_statement(sa.select(*columns), where, limit, cursor)
+        return self._page((await self.session.execute(stmt)).all(), limit)
+
+    def _page_statement(
+        self, stmt: sa.Select[Any], where: Sequence[sa.ColumnElement[bool]], limit: int, cursor: str | None
+    ) -> sa.Select[Any]:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
         model: Any = self._model
@@ -250,8 +273,9 @@ class Repository(Generic[ModelT]):
         if cursor is not None:
             after_when, after_id = decode_cursor(cursor)
             conditions.append(sa.or_(when < after_when, sa.and_(when == after_when, model.id < after_id)))
-        stmt = sa.select(model).where(*conditions).order_by(when.desc(), model.id.desc()).limit(limit + 1)
-        rows = (await self.session.execute(stmt)).scalars().all()
+        return stmt.where(*conditions).order_by(when.desc(), model.id.desc()).limit(limit + 1)
+
+    def _page(self, rows: Sequence[Any], limit: int) -> Page[Any]:
         items = rows[:limit]
         next_cursor = None
         if len(rows) > limit:

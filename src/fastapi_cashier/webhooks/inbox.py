@@ -1,18 +1,29 @@
 """Receive a provider's webhook delivery: verify on the raw bytes, store it once, apply it.
 
 1. The adapter verifies the signature on the raw body; a failure stores and applies nothing.
-2. The event is inserted into ``webhook_events`` and committed under its unique
-   ``(provider, event_id)``: a duplicate delivery finds the row and applies nothing, unless the
-   stored event is still pending or failed, when the redelivery applies it. The stored row
-   carries a lease (``next_attempt_at``): if the process dies before the apply commits, the
-   retry loop of any process picks the event up when the lease runs out.
-3. The event row is locked and the event applied in one transaction, then marked
-   ``processed`` or ``ignored`` (with the reason in ``ignored_reason``: an unknown type, a body
-   the adapter could not read, an event older than the state applied, ...). Hooks run after
-   that commit.
-4. A failure while applying rolls back the apply and leaves the stored event ``failed`` with
-   the error, the attempt count and when to try next (exponential backoff): it is never lost.
-   After ``max_attempts`` it stays ``failed`` with no next attempt, for an admin to look at.
+2. The event is inserted into ``webhook_events`` under its unique ``(provider, event_id)``: a
+   duplicate delivery finds the stored row and applies nothing, unless the stored event is
+   still pending or failed, when the redelivery applies it.
+3. A new event is stored and applied in one transaction with one commit: the INSERT (which
+   holds the new row), then the apply inside a savepoint (the target rows locked, the ordering
+   guard, the status machines, ``status_changes``), then the event marked ``processed`` or
+   ``ignored`` (with the reason in ``ignored_reason``: an unknown type, a body the adapter could
+   not read, an event older than the state applied, ...). Until that commit, concurrent
+   deliveries of the same event wait on its unique key and then find it applied. Hooks run after
+   the commit.
+4. A failure while applying rolls back to the savepoint, so nothing of the apply is left, and
+   the same transaction commits the stored event as ``failed`` with the error, the attempt
+   count and when to try next (exponential backoff): the event is never lost, and the answer is
+   200. After ``max_attempts`` it stays ``failed`` with no next attempt, for an admin to look at.
+   A process that dies before the commit leaves nothing behind and answers nothing, so the
+   provider delivers the event again.
+
+Events whose apply needs the provider first (a re-read of the object, the completion step of
+an approved checkout) are stored and committed before that network call, with a lease
+(``next_attempt_at``), and applied in a transaction of their own, so no row lock is held across
+the network: if the process dies in between, the retry loop of any process picks the event up
+when the lease runs out. A deadlock or serialization failure on the one-transaction path (InnoDB
+rolls the whole transaction back) takes that two-step path too, which re-runs it.
 
 Claiming due events (:meth:`WebhookInbox.process_due`) selects them ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL and MariaDB and moves their lease forward before applying, so processes running
@@ -111,16 +122,31 @@ class WebhookInbox:
         """
         provider = self.provider(provider_name)
         event = await provider.verify_webhook(headers, body)
-        stored = await self._store(event, body)
+        values = self._new_row(event, body)
+        found: DeliveryResult | StoredDelivery | None = None
+        if not event.refetch and event.type != EventType.CHECKOUT_APPROVED:
+            try:
+                found = await self._store_and_apply(event, values)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # Rolled back whole: nothing is stored. The two-step path re-runs it.
+                logger.info(
+                    "storing and applying %s event %s met %s; in two steps", event.provider, event.id, exc
+                )
+        if found is None:
+            found = await self._store(event, values)
+        if isinstance(found, DeliveryResult):
+            return found
         # Stored before: applied already (a duplicate changes nothing), or still pending or
         # failed, in which case the provider's redelivery is a retry and is applied now.
-        if stored is None or stored.status in _FINAL:
-            return DeliveryResult(event.id, "duplicate", id=stored.id if stored else None)
-        return await self._attempt(stored.id, provider, event)
+        if found is None or found.status in _FINAL:
+            return DeliveryResult(event.id, "duplicate", id=found.id if found else None)
+        return await self._attempt(found.id, provider, event)
 
-    async def _store(self, event: ProviderEvent, body: bytes) -> StoredDelivery | None:
-        """Store the delivery, or find the stored one, in one transaction (see ``insert_once``)."""
-        values: dict[str, Any] = {
+    def _new_row(self, event: ProviderEvent, body: bytes) -> dict[str, Any]:
+        """The columns of the stored delivery, leased to the attempt that stores it."""
+        return {
             "id": uuid.uuid4(),
             "provider": event.provider,
             "event_id": event.id,
@@ -134,6 +160,66 @@ class WebhookInbox:
             "attempts": 0,
             "next_attempt_at": self._lease_end(),
         }
+
+    async def _store_and_apply(
+        self, event: ProviderEvent, values: dict[str, Any]
+    ) -> DeliveryResult | StoredDelivery:
+        """Store a new event and apply it in one transaction, the apply inside a savepoint.
+
+        Returns:
+            What happened to a new event; for a delivery stored before, the stored row (a
+            ``duplicate`` result when the row was deleted meanwhile).
+
+        Raises:
+            DBAPIError: a transient failure (deadlock, serialization); the transaction is
+                rolled back whole and nothing is stored.
+        """
+        async with self._session_factory()() as session:
+            svc = self._service_factory(session)
+            stored = await WebhookEventRepository(session=session).insert_once(values)
+            if stored is None or not stored.inserted:
+                await session.rollback()
+                return stored or DeliveryResult(event.id, "duplicate")
+            savepoint = await session.begin_nested()
+            try:
+                outcome = await svc.events.apply(event)
+                await session.flush()
+                await savepoint.commit()
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                self._log_failure(event, exc)
+                await savepoint.rollback()
+                # The apply's hook events die with ``svc``: the commit below is the session's own.
+                error = _error_text(exc)
+                await session.execute(
+                    sa.update(WebhookEvent)
+                    .where(WebhookEvent.id == stored.id)
+                    .values(
+                        status=WebhookEventStatus.FAILED, last_error=error, **self._next_attempt(1, event)
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                await session.commit()
+                return DeliveryResult(event.id, "failed", error, id=stored.id)
+            await session.execute(
+                sa.update(WebhookEvent)
+                .where(WebhookEvent.id == stored.id)
+                .values(
+                    status=WebhookEventStatus(outcome.status),
+                    last_error=None,
+                    ignored_reason=outcome.reason if outcome.status == "ignored" else None,
+                    attempts=1,
+                    processed_at=now(),
+                    next_attempt_at=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await svc.commit()
+            return DeliveryResult(event.id, outcome.status, outcome.reason, id=stored.id)
+
+    async def _store(self, event: ProviderEvent, values: dict[str, Any]) -> StoredDelivery | None:
+        """Store the delivery and commit, or find the stored one (see ``insert_once``)."""
         for rerun in range(_TRANSIENT_RERUNS + 1):
             try:
                 async with self._session_factory()() as session:
@@ -178,12 +264,16 @@ class WebhookInbox:
                 if is_transient(exc) and rerun < _TRANSIENT_RERUNS:
                     logger.info("applying %s event %s met %s; again", event.provider, event.id, exc)
                     continue
-                if isinstance(exc, AwaitingObjectError):
-                    logger.info("%s; retried later", exc)
-                else:
-                    logger.exception("applying %s event %s failed", event.provider, event.id)
+                self._log_failure(event, exc)
                 return await self._record_failure(stored_id, event, exc, replay=replay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+    @staticmethod
+    def _log_failure(event: ProviderEvent, exc: Exception) -> None:
+        if isinstance(exc, AwaitingObjectError):
+            logger.info("%s; retried later", exc)
+        else:
+            logger.exception("applying %s event %s failed", event.provider, event.id, exc_info=exc)
 
     async def _complete_approved(self, event: ProviderEvent) -> None:
         """Run the completion step of an approved checkout, outside any transaction and once per
@@ -241,7 +331,7 @@ class WebhookInbox:
     async def _record_failure(
         self, stored_id: uuid.UUID, event: ProviderEvent, exc: Exception, *, replay: bool
     ) -> DeliveryResult:
-        error = "".join(traceback.format_exception_only(exc)).strip()[:4000]
+        error = _error_text(exc)
         async with self._session_factory()() as session:
             row = await WebhookEventRepository(session=session).get(stored_id, for_update=True)
             if row.status in _FINAL:
@@ -251,19 +341,22 @@ class WebhookInbox:
             row.attempts += 1
             row.status = WebhookEventStatus.FAILED
             row.last_error = error
-            if row.attempts < self._settings.max_attempts:
-                delay = self._settings.retry_interval_seconds * 2 ** (row.attempts - 1)
-                row.next_attempt_at = now() + timedelta(seconds=delay)
-            else:
-                row.next_attempt_at = None
-                logger.error(
-                    "%s event %s failed %d times and will not be retried automatically",
-                    event.provider,
-                    event.id,
-                    row.attempts,
-                )
+            row.next_attempt_at = self._next_attempt(row.attempts, event)["next_attempt_at"]
             await session.commit()
             return DeliveryResult(event.id, "failed", error, id=stored_id)
+
+    def _next_attempt(self, attempts: int, event: ProviderEvent) -> dict[str, Any]:
+        """The attempt count and the next attempt (exponential backoff) after ``attempts`` failed."""
+        if attempts < self._settings.max_attempts:
+            delay = self._settings.retry_interval_seconds * 2 ** (attempts - 1)
+            return {"attempts": attempts, "next_attempt_at": now() + timedelta(seconds=delay)}
+        logger.error(
+            "%s event %s failed %d times and will not be retried automatically",
+            event.provider,
+            event.id,
+            attempts,
+        )
+        return {"attempts": attempts, "next_attempt_at": None}
 
     async def _attempt_stored(self, row: WebhookEvent, *, replay: bool = False) -> DeliveryResult:
         """Re-parse a stored body and attempt it; an unparseable body is recorded as a failure."""
@@ -381,3 +474,8 @@ class WebhookInbox:
         stmt = stmt.order_by(WebhookEvent.received_at, WebhookEvent.id)
         async with self._session_factory()() as session:
             return list((await session.scalars(stmt)).all())
+
+
+def _error_text(exc: BaseException) -> str:
+    """What a failed attempt stores as ``last_error``."""
+    return "".join(traceback.format_exception_only(exc)).strip()[:4000]

@@ -6,15 +6,21 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
+import sqlalchemy as sa
+from fastapi import Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, TypeAdapter
 
+from ...db.base import Base
+from ...db.base_repository import Page as RowPage
+from ...db.models import Payment
 from ...errors import ValidationError
 from ...settings import origin_of
 from ..auth import Principal
 from ..idempotency import IDEMPOTENT_REPLAYED_HEADER
-from ..schemas import utc_representable
+from ..schemas import Page, utc_representable
+from ..schemas.payments import PaymentOut
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -77,3 +83,37 @@ def check_redirect(payments: PaymentsRouter, request: Request, url: str | None, 
             "allowed_redirect_origins (PAYMENTS_ALLOWED_REDIRECT_ORIGINS) to allow it",
             field=field,
         )
+
+
+def columns_for(model: type[Base], schema: type[BaseModel]) -> tuple[Any, ...]:
+    """The columns of ``model`` that ``schema`` shows, one per field, by name.
+
+    Enum columns are read as their text: the schema's validator turns it into the member (in
+    pydantic-core) and refuses a value the enum does not have, as the column type would.
+    """
+    columns: list[Any] = []
+    for name in schema.model_fields:
+        column = getattr(model, name)
+        if isinstance(column.type, sa.Enum):
+            column = sa.type_coerce(column, sa.String()).label(name)
+        columns.append(column)
+    return tuple(columns)
+
+
+#: What the payment listings read, and how they answer it.
+PAYMENT_LIST_COLUMNS = columns_for(Payment, PaymentOut)
+PAYMENT_PAGE: TypeAdapter[Page[PaymentOut]] = TypeAdapter(Page[PaymentOut])
+
+
+def page_response(adapter: TypeAdapter[Any], page: RowPage[Any]) -> Response:
+    """A page of rows as JSON, validated and dumped once by pydantic-core.
+
+    The bytes are those the route's ``response_model`` would render (same model, same
+    serialiser, compact separators, UTF-8), without building the validated models as Python
+    dicts and encoding them a second time; the route keeps its ``response_model`` for the
+    OpenAPI document.
+    """
+    page_model = adapter.validate_python(
+        {"items": page.items, "next_cursor": page.next_cursor}, from_attributes=True
+    )
+    return Response(adapter.dump_json(page_model), media_type="application/json")

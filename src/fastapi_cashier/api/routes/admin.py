@@ -27,7 +27,7 @@ from ..schemas.payments import (
     TaxExemptionIn,
 )
 from ..schemas.webhooks import WebhookAttemptOut, WebhookEventOut
-from ._common import idempotent, require_aware
+from ._common import PAYMENT_LIST_COLUMNS, PAYMENT_PAGE, idempotent, page_response, require_aware
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -107,8 +107,8 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             created_before=require_aware(created_before, "created_before"),
         )
         async with payments.read_service() as svc:
-            page = await svc.payments.list(filters, limit=limit, cursor=cursor)
-        return {"items": page.items, "next_cursor": page.next_cursor}
+            page = await svc.payments.list_columns(filters, PAYMENT_LIST_COLUMNS, limit=limit, cursor=cursor)
+        return page_response(PAYMENT_PAGE, page)
 
     @router.post(
         "/payments",

@@ -25,7 +25,14 @@ from ..schemas.payments import (
     PaymentOut,
     StatusChangeOut,
 )
-from ._common import check_redirect, idempotent, require_aware
+from ._common import (
+    PAYMENT_LIST_COLUMNS,
+    PAYMENT_PAGE,
+    check_redirect,
+    idempotent,
+    page_response,
+    require_aware,
+)
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
@@ -131,8 +138,8 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             created_before=require_aware(created_before, "created_before"),
             customer_id=customer.id,
         )
-        page = await svc.payments.list(filters, limit=limit, cursor=cursor)
-        return {"items": page.items, "next_cursor": page.next_cursor}
+        page = await svc.payments.list_columns(filters, PAYMENT_LIST_COLUMNS, limit=limit, cursor=cursor)
+        return page_response(PAYMENT_PAGE, page)
 
     @router.get("/payments/{payment_id}", name="payments:detail", response_model=PaymentOut)
     async def get_payment(payment_id: uuid.UUID, customer: CurrentCustomer, svc: RequestService) -> Any:
