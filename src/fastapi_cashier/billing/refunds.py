@@ -117,16 +117,21 @@ class RefundService(DomainService):
         faults met before a success are written into the refund's status change.
         """
         provider = self.svc.provider(refund.provider)
+        refunded_before, pending_before = await self._ledger(refund)
+        request = RefundRequest(
+            refund_id=refund.id,
+            idempotency_key=f"refund-{refund.id}",
+            provider_payment_id=provider_payment_id,
+            amount=Money(refund.amount, refund.currency),
+            reason=refund.reason,
+            refunded_before=refunded_before,
+            pending_before=pending_before,
+            resent=refund.provider_fault,
+        )
+        # End the read's transaction: no lock is held while the provider is asked.
+        await self.svc.commit()
         try:
-            result = await provider.refund(
-                RefundRequest(
-                    refund_id=refund.id,
-                    idempotency_key=f"refund-{refund.id}",
-                    provider_payment_id=provider_payment_id,
-                    amount=Money(refund.amount, refund.currency),
-                    reason=refund.reason,
-                )
-            )
+            result = await provider.refund(request)
         except ProviderError as exc:
             await self.svc.rollback()
             if exc.retriable:
@@ -155,6 +160,21 @@ class RefundService(DomainService):
         )
         await self.svc.commit()
         return refund
+
+    async def _ledger(self, refund: Refund) -> tuple[int, int]:
+        """The payment's other refunds, succeeded and pending: what a provider without refund ids
+        compares its refunded total with to tell whether a lost answer's refund was made."""
+        rows = await self.session.execute(
+            sa.select(Refund.status, sa.func.coalesce(sa.func.sum(Refund.amount), 0))
+            .where(
+                Refund.payment_id == refund.payment_id,
+                Refund.id != refund.id,
+                Refund.status.in_((RefundStatus.SUCCEEDED, RefundStatus.PENDING)),
+            )
+            .group_by(Refund.status)
+        )
+        totals = {RefundStatus(status): int(total) for status, total in rows.all()}
+        return totals.get(RefundStatus.SUCCEEDED, 0), totals.get(RefundStatus.PENDING, 0)
 
     async def resume_pending(self, *, older_than: timedelta = timedelta(minutes=1), limit: int = 50) -> int:
         """Ask the provider again, with the same keys, about refunds a fault left pending.

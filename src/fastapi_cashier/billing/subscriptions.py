@@ -12,10 +12,12 @@ import hashlib
 import uuid
 from datetime import datetime
 
+import sqlalchemy as sa
+
 from ..db.models import Plan, Subscription, UsageRecord
 from ..db.repositories import PlanRepository, ProductRepository, SubscriptionRepository, UsageRecordRepository
 from ..db.repository import Page
-from ..errors import ConflictError, ValidationError
+from ..errors import ConflictError, ProviderError, ValidationError
 from ..providers.base import (
     Capability,
     SubscriptionChange,
@@ -234,6 +236,8 @@ class SubscriptionService(DomainService):
             UsageRecord.subscription_id == subscription.id, UsageRecord.idempotency_key == idempotency_key
         )
         if existing is not None:
+            if existing.reported_at is None and existing.provider_fault:
+                await self._resend_usage(subscription, existing, provider)
             return existing, False
         record = UsageRecord(
             subscription_id=subscription.id,
@@ -250,19 +254,80 @@ class SubscriptionService(DomainService):
             if winner is None:
                 raise
             return winner, False
+        await self.svc.commit()
+        await self._send_usage(subscription, record, provider, resent=False)
+        return record, True
+
+    async def _resend_usage(
+        self, subscription: Subscription, record: UsageRecord, provider: RetryingProvider
+    ) -> None:
+        """Send again a report a retriable fault left unconfirmed, claimed first so that two
+        repeats of it never send it twice at once (the provider settles a lost answer)."""
+        claimed = await self.session.execute(
+            sa.update(UsageRecord)
+            .where(
+                UsageRecord.id == record.id,
+                UsageRecord.reported_at.is_(None),
+                UsageRecord.provider_fault.is_(True),
+            )
+            .values(provider_fault=False)
+            .execution_options(synchronize_session=False)
+        )
+        await self.svc.commit()
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            await self._send_usage(subscription, record, provider, resent=True)
+
+    async def _send_usage(
+        self, subscription: Subscription, record: UsageRecord, provider: RetryingProvider, *, resent: bool
+    ) -> None:
+        """Report a committed usage record, with the subscription's usage ledger; mark it confirmed.
+
+        A retriable fault leaves it unconfirmed with ``provider_fault`` set (a repeat with the same
+        key resends it); a refusal of a first attempt removes it, since the provider counted nothing.
+        """
         provider_id = subscription.provider_subscription_id
         assert provider_id is not None
-        await self.svc.commit()
-        await provider.report_usage(
-            UsageReport(
-                subscription_id=subscription.id,
-                provider_subscription_id=provider_id,
-                quantity=quantity,
-                idempotency_key=f"usage-{record.id}",
-                recorded_at=record.recorded_at,
+        totals = await self.session.execute(
+            sa.select(
+                UsageRecord.reported_at.is_(None), sa.func.coalesce(sa.func.sum(UsageRecord.quantity), 0)
             )
+            .where(UsageRecord.subscription_id == subscription.id, UsageRecord.id != record.id)
+            .group_by(UsageRecord.reported_at.is_(None))
         )
-        return record, True
+        ledger = {bool(unreported): int(total) for unreported, total in totals.all()}
+        report = UsageReport(
+            subscription_id=subscription.id,
+            provider_subscription_id=provider_id,
+            quantity=record.quantity,
+            idempotency_key=f"usage-{record.id}",
+            recorded_at=record.recorded_at,
+            reported_before=ledger.get(False, 0),
+            unreported_before=ledger.get(True, 0),
+            resent=resent,
+        )
+        # End the read's transaction: no lock is held while the provider is asked.
+        await self.svc.commit()
+        try:
+            await provider.report_usage(report)
+        except ProviderError as exc:
+            await self.svc.rollback()
+            change = sa.update(UsageRecord).where(UsageRecord.id == record.id)
+            if exc.retriable:
+                await self.session.execute(change.values(provider_fault=True))
+            elif not resent:
+                # Refused at the first attempt: the provider counted nothing; the key may be used again.
+                await self.session.execute(sa.delete(UsageRecord).where(UsageRecord.id == record.id))
+            await self.svc.commit()
+            raise
+        record.reported_at = now()
+        record.provider_fault = False
+        await self.session.execute(
+            sa.update(UsageRecord)
+            .where(UsageRecord.id == record.id)
+            .values(reported_at=record.reported_at, provider_fault=False)
+            .execution_options(synchronize_session=False)
+        )
+        await self.svc.commit()
 
     async def active_plan(self, plan_id: uuid.UUID) -> Plan:
         """An active plan of an active product, or ``ValidationError`` naming ``plan_id``."""
