@@ -26,8 +26,16 @@ from ..providers.base import (
     require_capability,
     require_proration,
 )
-from ..statuses import SUBSCRIPTION_MACHINE, ChangeCause, PricingModel, ProrationBehavior, SubscriptionStatus
+from ..statuses import (
+    SUBSCRIPTION_MACHINE,
+    BillingInterval,
+    ChangeCause,
+    PricingModel,
+    ProrationBehavior,
+    SubscriptionStatus,
+)
 from ._base import DomainService, now
+from .periods import add_interval
 from .pricing import PriceSpec, storable_period_total
 from .provider_calls import RetryingProvider
 from .transitions import transition
@@ -374,7 +382,9 @@ class SubscriptionService(DomainService):
         if plan_id is not None:
             subscription.plan_id = plan_id
         subscription.quantity = snapshot.quantity
-        subscription.current_period_start = snapshot.current_period_start
+        subscription.current_period_start = snapshot.current_period_start or await self._start_before(
+            subscription.plan_id, snapshot.current_period_end
+        )
         subscription.current_period_end = snapshot.current_period_end
         subscription.trial_start = snapshot.trial_start
         subscription.trial_end = snapshot.trial_end
@@ -397,6 +407,17 @@ class SubscriptionService(DomainService):
         if subscription.current_period_start != previous_start:
             await self._period_started(subscription)
         return None
+
+    async def _start_before(self, plan_id: uuid.UUID, period_end: datetime | None) -> datetime | None:
+        """The start of a period the provider reports only the end of (Lemon Squeezy): one of the
+        plan's intervals before it. The same end always gives the same start, so a period's
+        credits are granted once however often it is reported."""
+        if period_end is None:
+            return None
+        plan = await PlanRepository(session=self.session).get(plan_id)
+        if plan.interval is BillingInterval.ONE_TIME:
+            return None
+        return add_interval(period_end, plan.interval, -plan.interval_count)
 
     @staticmethod
     def _confirmed_change(subscription: Subscription, snapshot: SubscriptionSnapshot) -> uuid.UUID | None:
