@@ -25,6 +25,7 @@ from ..providers.base import (
     UsageReport,
     require_capability,
     require_proration,
+    unsupported,
 )
 from ..statuses import (
     SUBSCRIPTION_MACHINE,
@@ -211,6 +212,31 @@ class SubscriptionService(DomainService):
         await self.svc.commit()
         result = await provider.pause_subscription(provider_id, idempotency_key=key)
         return await self._mirror(subscription.id, result.snapshot, actor=actor)
+
+    async def update_payment_method_url(self, subscription: Subscription) -> str:
+        """A link where the subscriber updates the subscription's payment method at the provider.
+
+        For providers that give one per subscription (Lemon Squeezy's signed, expiring
+        ``urls.update_payment_method``): an adapter offers it as an
+        ``update_payment_method_url(provider_subscription_id)`` method.
+
+        Raises:
+            ConflictError: the subscription has ended.
+            UnsupportedCapabilityError: the provider gives no such link (a 422 problem).
+        """
+        if subscription.status in ENDED:
+            raise ConflictError(
+                f"the payment method of a {subscription.status.value} subscription cannot be updated"
+            )
+        provider = self.svc.provider(subscription.provider)
+        link = getattr(provider, "update_payment_method_url", None)
+        provider_id = subscription.provider_subscription_id
+        if link is None or not callable(link) or provider_id is None:
+            unsupported(provider, "update_payment_method")
+        # No transaction is held while the provider is asked.
+        await self.svc.commit()
+        url = await link(provider_id)
+        return str(url)
 
     async def report_usage(
         self,
