@@ -268,9 +268,11 @@ class RefundRequest:
     provider_payment_id: str
     amount: Money
     reason: str | None = None
-    refunded_before: int | None = None
-    pending_before: int = 0
-    resent: bool = False
+    # Context, not the refund's identity: left out of equality, so a provider that compares
+    # requests under one idempotency key (the fake) sees a resend as the same request.
+    refunded_before: int | None = field(default=None, compare=False)
+    pending_before: int = field(default=0, compare=False)
+    resent: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,9 +333,10 @@ class UsageReport:
     quantity: int
     idempotency_key: str
     recorded_at: datetime
-    reported_before: int | None = None
-    unreported_before: int = 0
-    resent: bool = False
+    # Context, not the report's identity (as in RefundRequest).
+    reported_before: int | None = field(default=None, compare=False)
+    unreported_before: int = field(default=0, compare=False)
+    resent: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
