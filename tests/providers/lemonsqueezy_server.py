@@ -100,6 +100,7 @@ class LemonSqueezyServer:
     deliver_at_once: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
     lose_answers: set[tuple[str, str]] = field(default_factory=set)
+    refuse_connections: set[tuple[str, str]] = field(default_factory=set)
     pending_invoice: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
 
@@ -120,7 +121,8 @@ class LemonSqueezyServer:
         self.now += delta
 
     def transport(self) -> httpx.AsyncBaseTransport:
-        """An httpx transport into the app; a request in :attr:`lose_answers` is done but its answer lost."""
+        """An httpx transport into the app; a request in :attr:`lose_answers` is done but its answer
+        lost, one in :attr:`refuse_connections` never reaches the app (each once)."""
         return _LosingTransport(self)
 
     # ------------------------------------------------------------------ routes
@@ -801,15 +803,19 @@ def _public(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class _LosingTransport(httpx.AsyncBaseTransport):
-    """Into the ASGI app; a request listed in ``lose_answers`` is handled and then its answer lost."""
+    """Into the ASGI app; a request listed in ``lose_answers`` is handled and then its answer lost,
+    one listed in ``refuse_connections`` is refused before it arrives."""
 
     def __init__(self, server: LemonSqueezyServer) -> None:
         self._server = server
         self._inner = httpx.ASGITransport(app=server.app)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
         key = (request.method, request.url.path)
+        if key in self._server.refuse_connections:
+            self._server.refuse_connections.discard(key)
+            raise httpx.ConnectError("the connection was refused", request=request)
+        response = await self._inner.handle_async_request(request)
         if key in self._server.lose_answers:
             self._server.lose_answers.discard(key)
             await response.aread()

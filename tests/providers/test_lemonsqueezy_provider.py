@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -25,11 +26,11 @@ from fastapi_cashier.providers.base import (
     PaymentSnapshot,
     PlanRef,
     RefundRequest,
-    RefundSnapshot,
     SubscriptionSnapshot,
     check_adapter,
 )
 from fastapi_cashier.providers.lemonsqueezy import SUBSCRIBED_EVENTS, LemonSqueezyProvider
+from fastapi_cashier.providers.lemonsqueezy._base import UnsettledError
 from fastapi_cashier.settings import ProviderCallSettings
 from fastapi_cashier.statuses import BillingInterval, CheckoutSessionStatus, PaymentStatus, RefundStatus
 
@@ -81,9 +82,10 @@ def checkout(**overrides: object) -> CheckoutRequest:
     return CheckoutRequest(**values)  # type: ignore[arg-type]
 
 
-def refund(payment_id: str, amount: int) -> RefundRequest:
-    refund_id = uuid.uuid4()
-    return RefundRequest(refund_id, f"refund-{refund_id}", payment_id, Money(amount, "EUR"))
+def refund(payment_id: str, amount: int, **ledger: Any) -> RefundRequest:
+    refund_id = ledger.pop("refund_id", uuid.uuid4())
+    values: dict[str, Any] = {"refunded_before": 0, **ledger}
+    return RefundRequest(refund_id, f"refund-{refund_id}", payment_id, Money(amount, "EUR"), **values)
 
 
 async def test_the_adapter_satisfies_the_protocol_for_every_declared_capability(
@@ -166,25 +168,55 @@ async def test_a_refund_whose_answer_was_lost_is_settled_by_the_retry_wrapper_no
     assert retrying.faults
 
 
-async def test_a_refund_is_found_by_lookup_once_made_and_not_before(
+async def test_a_resent_refund_is_settled_from_the_orders_refunded_amount_on_a_fresh_adapter(
     store: tuple[LemonSqueezyServer, LemonSqueezyProvider],
 ) -> None:
     server, provider = store
     created = await provider.create_checkout(checkout())
     order_id = await server.complete_checkout(int(created.provider_session_id), deliver=False)
-    request = refund(f"orders/{order_id}", 300)
-
-    assert await provider.lookup("refund", str(request.refund_id)) is None
-    await provider.refund(request)
-    assert server.orders[order_id]["refunded_amount"] == 300
-    found = await provider.lookup("refund", str(request.refund_id))
-    assert isinstance(found, RefundSnapshot)
-    assert (found.provider_payment_id, found.amount, found.status) == (
-        f"orders/{order_id}",
-        Money(300, "EUR"),
-        RefundStatus.SUCCEEDED,
+    path = f"/v1/orders/{order_id}/refund"
+    first = refund(f"orders/{order_id}", 300)
+    await provider.refund(first)
+    fresh = LemonSqueezyProvider(
+        api_key=server.api_key,
+        store_id=str(server.store_id),
+        webhook_secrets=["secret-1"],
+        api_base="https://ls.test/v1",
+        http_client=httpx.AsyncClient(transport=server.transport()),
     )
-    assert await provider.refund(request) == await provider.refund(request)
+
+    # Lemon Squeezy keeps no id of a refund: a look-up cannot find it, the resend settles it.
+    assert await fresh.lookup("refund", str(first.refund_id)) is None
+    again = refund(f"orders/{order_id}", 300, refund_id=first.refund_id, resent=True)
+    assert (await fresh.refund(again)).status is RefundStatus.SUCCEEDED
+    assert server.requests.count(("POST", path)) == 1
+    assert server.orders[order_id]["refunded_amount"] == 300
+
+    # A resent refund that never arrived (the ledger already holds the first one) is sent.
+    never = refund(f"orders/{order_id}", 200, refunded_before=300, resent=True)
+    assert (await fresh.refund(never)).status is RefundStatus.SUCCEEDED
+    assert server.requests.count(("POST", path)) == 2
+    assert server.orders[order_id]["refunded_amount"] == 500
+    await fresh.aclose()
+
+
+async def test_a_resent_refund_that_totals_cannot_tell_apart_is_not_sent(
+    store: tuple[LemonSqueezyServer, LemonSqueezyProvider],
+) -> None:
+    server, provider = store
+    created = await provider.create_checkout(checkout())
+    order_id = await server.complete_checkout(int(created.provider_session_id), deliver=False)
+    path = f"/v1/orders/{order_id}/refund"
+    await provider.refund(refund(f"orders/{order_id}", 300))
+
+    # 300 more than the ledger's succeeded refunds, and another refund of 300 is unconfirmed.
+    ambiguous = refund(f"orders/{order_id}", 300, pending_before=300, resent=True)
+    with pytest.raises(UnsettledError) as caught:
+        await provider.refund(ambiguous)
+    assert caught.value.retriable
+    with pytest.raises(InvalidProviderRequestError, match="refunded_before"):
+        await provider.refund(refund(f"orders/{order_id}", 100, refunded_before=None, resent=True))
+    assert server.requests.count(("POST", path)) == 1
     assert server.orders[order_id]["refunded_amount"] == 300
 
 

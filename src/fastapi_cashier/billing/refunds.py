@@ -161,16 +161,22 @@ class RefundService(DomainService):
         status change.
         """
         provider = self.svc.provider(refund.provider)
+        # Read in a unit of work of its own, ended before the provider is asked: no lock is held
+        # across the network, and the caller's session is left alone.
+        async with self.svc.unit_of_work() as unit:
+            refunded_before, pending_before = await unit.refunds._ledger(refund)
+        request = RefundRequest(
+            refund_id=refund.id,
+            idempotency_key=f"refund-{refund.id}",
+            provider_payment_id=provider_payment_id,
+            amount=Money(refund.amount, refund.currency),
+            reason=refund.reason,
+            refunded_before=refunded_before,
+            pending_before=pending_before,
+            resent=refund.provider_fault,
+        )
         try:
-            result = await provider.refund(
-                RefundRequest(
-                    refund_id=refund.id,
-                    idempotency_key=f"refund-{refund.id}",
-                    provider_payment_id=provider_payment_id,
-                    amount=Money(refund.amount, refund.currency),
-                    reason=refund.reason,
-                )
-            )
+            result = await provider.refund(request)
         except ProviderError as exc:
             if exc.retriable:
                 logger.warning("refund %s left pending after a retriable provider fault: %s", refund.id, exc)
@@ -198,6 +204,21 @@ class RefundService(DomainService):
             return await unit.refunds.apply_result(
                 refund.id, result, cause=cause, actor=actor, note=note[:500] if note else None
             )
+
+    async def _ledger(self, refund: Refund) -> tuple[int, int]:
+        """The payment's other refunds, succeeded and pending: what a provider without refund ids
+        compares its refunded total with to tell whether a lost answer's refund was made."""
+        rows = await self.session.execute(
+            sa.select(Refund.status, sa.func.coalesce(sa.func.sum(Refund.amount), 0))
+            .where(
+                Refund.payment_id == refund.payment_id,
+                Refund.id != refund.id,
+                Refund.status.in_((RefundStatus.SUCCEEDED, RefundStatus.PENDING)),
+            )
+            .group_by(Refund.status)
+        )
+        totals = {RefundStatus(status): int(total) for status, total in rows.all()}
+        return totals.get(RefundStatus.SUCCEEDED, 0), totals.get(RefundStatus.PENDING, 0)
 
     async def resume_pending(self, *, older_than: timedelta = timedelta(minutes=1), limit: int = 50) -> int:
         """Ask the provider again, with the same keys, about refunds a fault left pending.

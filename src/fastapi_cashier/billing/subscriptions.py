@@ -22,8 +22,8 @@ from ..db.model_repositories import (
     UsageRecordRepository,
 )
 from ..db.models import Plan, Subscription, UsageRecord
-from ..errors import ConflictError, ValidationError
-from ..pricing import PriceSpec, storable_period_total
+from ..errors import ConflictError, ProviderError, ValidationError
+from ..pricing import PriceSpec, add_interval, storable_period_total
 from ..providers.base import (
     Capability,
     SubscriptionChange,
@@ -31,8 +31,16 @@ from ..providers.base import (
     UsageReport,
     require_capability,
     require_proration,
+    unsupported,
 )
-from ..statuses import SUBSCRIPTION_MACHINE, ChangeCause, PricingModel, ProrationBehavior, SubscriptionStatus
+from ..statuses import (
+    SUBSCRIPTION_MACHINE,
+    BillingInterval,
+    ChangeCause,
+    PricingModel,
+    ProrationBehavior,
+    SubscriptionStatus,
+)
 from ._base import DomainService, now
 from .previews import spec_for_plan
 from .provider_calls import RetryingProvider
@@ -210,6 +218,31 @@ class SubscriptionService(DomainService):
         result = await provider.pause_subscription(provider_id, idempotency_key=key)
         return await self._mirror(subscription.id, result.snapshot, actor=actor)
 
+    async def update_payment_method_url(self, subscription: Subscription) -> str:
+        """A link where the subscriber updates the subscription's payment method at the provider.
+
+        For providers that give one per subscription (Lemon Squeezy's signed, expiring
+        ``urls.update_payment_method``): an adapter offers it as an
+        ``update_payment_method_url(provider_subscription_id)`` method.
+
+        Raises:
+            ConflictError: the subscription has ended.
+            UnsupportedCapabilityError: the provider gives no such link (a 422 problem).
+        """
+        if subscription.status in ENDED:
+            raise ConflictError(
+                f"the payment method of a {subscription.status.value} subscription cannot be updated"
+            )
+        provider = self.svc.provider(subscription.provider)
+        link = getattr(provider, "update_payment_method_url", None)
+        provider_id = subscription.provider_subscription_id
+        if link is None or not callable(link) or provider_id is None:
+            unsupported(provider, "update_payment_method")
+        # No transaction is held while the provider is asked.
+        await self.svc.commit()
+        url = await link(provider_id)
+        return str(url)
+
     async def report_usage(
         self,
         subscription: Subscription,
@@ -242,6 +275,8 @@ class SubscriptionService(DomainService):
             UsageRecord.subscription_id == subscription.id, UsageRecord.idempotency_key == idempotency_key
         )
         if existing is not None:
+            if existing.reported_at is None and existing.provider_fault:
+                await self._resend_usage(subscription, existing, provider)
             return existing, False
         await self._check_storable_usage(subscription, plan, quantity)
         record = UsageRecord(
@@ -259,19 +294,80 @@ class SubscriptionService(DomainService):
             if winner is None:
                 raise
             return winner, False
+        await self.svc.commit()
+        await self._send_usage(subscription, record, provider, resent=False)
+        return record, True
+
+    async def _resend_usage(
+        self, subscription: Subscription, record: UsageRecord, provider: RetryingProvider
+    ) -> None:
+        """Send again a report a retriable fault left unconfirmed, claimed first so that two
+        repeats of it never send it twice at once (the provider settles a lost answer)."""
+        claimed = await self.session.execute(
+            sa.update(UsageRecord)
+            .where(
+                UsageRecord.id == record.id,
+                UsageRecord.reported_at.is_(None),
+                UsageRecord.provider_fault.is_(True),
+            )
+            .values(provider_fault=False)
+            .execution_options(synchronize_session=False)
+        )
+        await self.svc.commit()
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            await self._send_usage(subscription, record, provider, resent=True)
+
+    async def _send_usage(
+        self, subscription: Subscription, record: UsageRecord, provider: RetryingProvider, *, resent: bool
+    ) -> None:
+        """Report a committed usage record, with the subscription's usage ledger; mark it confirmed.
+
+        A retriable fault leaves it unconfirmed with ``provider_fault`` set (a repeat with the same
+        key resends it); a refusal of a first attempt removes it, since the provider counted nothing.
+        """
         provider_id = subscription.provider_subscription_id
         assert provider_id is not None
-        await self.svc.commit()
-        await provider.report_usage(
-            UsageReport(
-                subscription_id=subscription.id,
-                provider_subscription_id=provider_id,
-                quantity=quantity,
-                idempotency_key=f"usage-{record.id}",
-                recorded_at=record.recorded_at,
+        totals = await self.session.execute(
+            sa.select(
+                UsageRecord.reported_at.is_(None), sa.func.coalesce(sa.func.sum(UsageRecord.quantity), 0)
             )
+            .where(UsageRecord.subscription_id == subscription.id, UsageRecord.id != record.id)
+            .group_by(UsageRecord.reported_at.is_(None))
         )
-        return record, True
+        ledger = {bool(unreported): int(total) for unreported, total in totals.all()}
+        report = UsageReport(
+            subscription_id=subscription.id,
+            provider_subscription_id=provider_id,
+            quantity=record.quantity,
+            idempotency_key=f"usage-{record.id}",
+            recorded_at=record.recorded_at,
+            reported_before=ledger.get(False, 0),
+            unreported_before=ledger.get(True, 0),
+            resent=resent,
+        )
+        # End the read's transaction: no lock is held while the provider is asked.
+        await self.svc.commit()
+        try:
+            await provider.report_usage(report)
+        except ProviderError as exc:
+            await self.svc.rollback()
+            change = sa.update(UsageRecord).where(UsageRecord.id == record.id)
+            if exc.retriable:
+                await self.session.execute(change.values(provider_fault=True))
+            elif not resent:
+                # Refused at the first attempt: the provider counted nothing; the key may be used again.
+                await self.session.execute(sa.delete(UsageRecord).where(UsageRecord.id == record.id))
+            await self.svc.commit()
+            raise
+        record.reported_at = now()
+        record.provider_fault = False
+        await self.session.execute(
+            sa.update(UsageRecord)
+            .where(UsageRecord.id == record.id)
+            .values(reported_at=record.reported_at, provider_fault=False)
+            .execution_options(synchronize_session=False)
+        )
+        await self.svc.commit()
 
     async def _check_storable_usage(self, subscription: Subscription, plan: Plan, quantity: int) -> None:
         """Refuse usage that would make the period's metered total too large to store.
@@ -352,7 +448,9 @@ class SubscriptionService(DomainService):
         if plan_id is not None:
             subscription.plan_id = plan_id
         subscription.quantity = snapshot.quantity
-        subscription.current_period_start = snapshot.current_period_start
+        subscription.current_period_start = snapshot.current_period_start or await self._start_before(
+            subscription.plan_id, snapshot.current_period_end
+        )
         subscription.current_period_end = snapshot.current_period_end
         subscription.trial_start = snapshot.trial_start
         subscription.trial_end = snapshot.trial_end
@@ -375,6 +473,17 @@ class SubscriptionService(DomainService):
         if subscription.current_period_start != previous_start:
             await self._period_started(subscription)
         return None
+
+    async def _start_before(self, plan_id: uuid.UUID, period_end: datetime | None) -> datetime | None:
+        """The start of a period the provider reports only the end of (Lemon Squeezy): one of the
+        plan's intervals before it. The same end always gives the same start, so a period's
+        credits are granted once however often it is reported."""
+        if period_end is None:
+            return None
+        plan = await PlanRepository(session=self.session).get(plan_id)
+        if plan.interval is BillingInterval.ONE_TIME:
+            return None
+        return add_interval(period_end, plan.interval, -plan.interval_count)
 
     @staticmethod
     def _confirmed_change(subscription: Subscription, snapshot: SubscriptionSnapshot) -> uuid.UUID | None:

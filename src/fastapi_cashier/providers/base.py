@@ -250,13 +250,29 @@ class CheckoutResult:
 
 @dataclass(frozen=True, slots=True)
 class RefundRequest:
-    """Refund ``amount`` of a provider payment. ``refund_id`` is the local refund row."""
+    """Refund ``amount`` of a provider payment. ``refund_id`` is the local refund row.
+
+    The last three fields are the library's own ledger of the payment, for an adapter whose
+    provider keeps no id of a refund (Lemon Squeezy): it tells whether an earlier attempt whose
+    answer was lost reached the provider by comparing the provider's refunded total with them.
+
+    Attributes:
+        refunded_before: The payment's refunds recorded as succeeded, not counting this one
+            (``None``: unknown, the caller keeps no ledger).
+        pending_before: The payment's other refunds still waiting for the provider's answer.
+        resent: An earlier attempt of this refund may have reached the provider.
+    """
 
     refund_id: uuid.UUID
     idempotency_key: str
     provider_payment_id: str
     amount: Money
     reason: str | None = None
+    # Context, not the refund's identity: left out of equality, so a provider that compares
+    # requests under one idempotency key (the fake) sees a resend as the same request.
+    refunded_before: int | None = field(default=None, compare=False)
+    pending_before: int = field(default=0, compare=False)
+    resent: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,13 +315,28 @@ class SubscriptionResult:
 
 @dataclass(frozen=True, slots=True)
 class UsageReport:
-    """Metered usage for a subscription, counted once per ``idempotency_key``."""
+    """Metered usage for a subscription, counted once per ``idempotency_key``.
+
+    As for :class:`RefundRequest`, the last three fields are the library's ledger of the
+    subscription's usage, for an adapter whose provider keeps no id of a usage record.
+
+    Attributes:
+        reported_before: The subscription's usage confirmed as reported, not counting this
+            report (``None``: unknown).
+        unreported_before: The subscription's other usage not confirmed yet (in flight, or left
+            by a fault).
+        resent: An earlier attempt of this report may have reached the provider.
+    """
 
     subscription_id: uuid.UUID
     provider_subscription_id: str
     quantity: int
     idempotency_key: str
     recorded_at: datetime
+    # Context, not the report's identity (as in RefundRequest).
+    reported_before: int | None = field(default=None, compare=False)
+    unreported_before: int = field(default=0, compare=False)
+    resent: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,19 @@ def build(payments: "PaymentsRouter") -> APIRouter:
             subscription = await svc.subscriptions.get_for_customer(customer.id, subscription_id)
             return await svc.subscriptions.pause(subscription, actor=principal.subject)
 
+    @router.get(
+        "/subscriptions/{subscription_id}/update-payment-method",
+        name="payments:update_payment_method",
+        response_model=PortalSessionOut,
+        responses=problem_responses(409, 502, 503),
+    )
+    async def update_payment_method(subscription_id: uuid.UUID, customer: CurrentCustomer) -> Any:
+        """A short-lived provider link where the subscriber updates the subscription's payment
+        method (Lemon Squeezy); 422 for a provider that gives none."""
+        async with payments.service() as svc:
+            subscription = await svc.subscriptions.get_for_customer(customer.id, subscription_id)
+            return {"url": await svc.subscriptions.update_payment_method_url(subscription)}
+
     @router.post(
         "/subscriptions/{subscription_id}/usage",
         name="payments:report_usage",

@@ -86,6 +86,10 @@ class UsageRecord(UUIDPrimaryKey, TimestampMixin, Base):
     quantity: Mapped[int] = mapped_column(sa.BigInteger)
     idempotency_key: Mapped[str] = mapped_column(Identifier(255))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the provider confirmed the report; ``None`` while unconfirmed.
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A retriable provider fault left the report unconfirmed: repeating it with the same key resends it.
+    provider_fault: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class Invoice(UUIDPrimaryKey, TimestampMixin, Base):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
-from ...errors import InvalidProviderRequestError
+from ...errors import ErrorCode, InvalidProviderRequestError, ProviderError
 from ...statuses import ProrationBehavior
 from ..base import Capability, PaymentProvider, PlanRef, unsupported
 from ._client import LemonSqueezyClient, Resource
@@ -18,45 +17,73 @@ from ._objects import attributes
 __all__ = [
     "LemonSqueezyBase",
     "PauseMode",
+    "SentCalls",
+    "UnsettledError",
     "document",
     "iso_time",
     "path_id",
     "refused",
     "relationship",
+    "settled",
     "unlinked_plan",
 ]
 
 PauseMode = Literal["void", "free"]
-T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """A counting call (a refund, a usage report) sent once: ``path`` is the object whose total it
-    adds ``amount`` to, ``baseline`` that total before. Lemon Squeezy keeps no id of the call, so
-    its answer, when lost, is recovered from the total: ``baseline + amount`` reached means done."""
-
-    path: str
-    baseline: int
-    amount: int
-
-
-class Settled(Generic[T]):
-    """The last ``size`` counting calls known to have reached Lemon Squeezy, by local id: what
-    :meth:`~fastapi_cashier.providers.lemonsqueezy.LemonSqueezyProvider.lookup` answers for them."""
+class SentCalls:
+    """The local ids of the last ``size`` counting calls (refunds, usage reports) this adapter
+    instance sent: a retry of one of them settles first (:func:`settled`). Only *whether* to
+    settle is remembered here; *how* is decided from what Lemon Squeezy reports, so a fresh
+    instance (another process, a restart) settles as well when the caller says ``resent``."""
 
     def __init__(self, size: int = 4096) -> None:
-        self._items: OrderedDict[str, T] = OrderedDict()
+        self._ids: OrderedDict[str, None] = OrderedDict()
         self._size = size
 
-    def add(self, local_id: str, item: T) -> None:
-        self._items[local_id] = item
-        self._items.move_to_end(local_id)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
+    def add(self, local_id: str) -> None:
+        self._ids[local_id] = None
+        self._ids.move_to_end(local_id)
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
 
-    def get(self, local_id: str) -> T | None:
-        return self._items.get(local_id)
+    def discard(self, local_id: str) -> None:
+        self._ids.pop(local_id, None)
+
+    def __contains__(self, local_id: object) -> bool:
+        return local_id in self._ids
+
+
+class UnsettledError(ProviderError):
+    """Lemon Squeezy's totals cannot tell yet whether an earlier attempt of a counting call
+    reached it (other calls of the same object are unconfirmed too): nothing is sent, and the
+    call is retried later, when those are settled."""
+
+    code = ErrorCode.PROVIDER_UNAVAILABLE
+    retriable = True
+
+
+def settled(provider_total: int, recorded_before: int, unconfirmed_before: int, amount: int) -> bool | None:
+    """Whether a counting call of ``amount`` whose answer was lost reached Lemon Squeezy.
+
+    ``provider_total`` is what Lemon Squeezy counts for the object now (an order's
+    ``refunded_amount``, the sum of a subscription item's usage records);
+    ``recorded_before`` what the library has recorded as done there, not counting this call;
+    ``unconfirmed_before`` its other calls on the object that have no answer yet. Every call the
+    library confirmed is in ``provider_total``, so the excess is this call (when it arrived), the
+    unconfirmed ones that arrived, and changes made outside the library.
+
+    Returns:
+        ``False`` when the excess is smaller than ``amount`` (the call never arrived: sending it
+        is safe), ``True`` when it covers ``amount`` even if every other unconfirmed call arrived
+        too, ``None`` when it cannot tell.
+    """
+    excess = provider_total - recorded_before
+    if excess < amount:
+        return False
+    if excess - unconfirmed_before >= amount:
+        return True
+    return None
 
 
 def refused(message: str, **details: Any) -> InvalidProviderRequestError:

@@ -249,13 +249,20 @@ def subscription_snapshot(subscription: Mapping[str, Any]) -> SubscriptionSnapsh
     customer = attrs.get("customer_id")
     expired = status is SubscriptionStatus.EXPIRED
     renews_at = parse_time(attrs.get("renews_at"))
+    # Lemon Squeezy reports no period start. A trial's period is the trial, from the
+    # subscription's creation; a paid period's start is left to the library, which steps back
+    # from its end by the plan's interval (the variant's, which catalog sync matched).
+    on_trial = raw_status == "on_trial" and trial_end is not None
+    trial_start = parse_time(attrs.get("created_at")) if on_trial else None
     return SubscriptionSnapshot(
         provider_subscription_id=str(subscription["id"]),
         status=status,
         quantity=quantity,
         provider_price_id=str(variant) if variant is not None else None,
         provider_customer_id=str(customer) if customer is not None else None,
+        current_period_start=trial_start,
         current_period_end=ends_at if cancelled and ends_at is not None else renews_at,
+        trial_start=trial_start,
         trial_end=trial_end,
         cancel_at_period_end=cancelled and not expired,
         ended_at=ends_at if expired else None,

@@ -8,8 +8,9 @@ found again instead of created twice.
 Refunds are made on the order (``POST /v1/orders/{id}/refund``) or on the subscription invoice
 (``POST /v1/subscription-invoices/{id}/refund``), which answer with the object and its new total
 ``refunded_amount``: Lemon Squeezy has no refund object and takes no idempotency key. A retry of a
-refund whose answer was lost compares that total with the one read before the first attempt, so it
-refunds once.
+refund whose answer was lost compares that total with the refunds the library has recorded for the
+payment (the request's ledger, read from its database), so it refunds once, in this process or
+after a restart.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import CurrencyMismatchError, ProviderError
-from ...money import Money
 from ...statuses import CheckoutSessionStatus, RefundStatus
 from ..base import (
     Capability,
@@ -29,17 +29,17 @@ from ..base import (
     PortalResult,
     RefundRequest,
     RefundResult,
-    RefundSnapshot,
 )
 from ._base import (
-    Attempt,
     LemonSqueezyBase,
-    Settled,
+    SentCalls,
+    UnsettledError,
     document,
     iso_time,
     path_id,
     refused,
     relationship,
+    settled,
     unlinked_plan,
 )
 from ._client import Resource
@@ -52,8 +52,7 @@ class PaymentsMixin(LemonSqueezyBase):
     """Customers, checkouts, refunds and portal links."""
 
     one_off_variant_id: str | None
-    _refund_attempts: dict[str, Attempt]
-    _refunds_done: Settled[RefundSnapshot]
+    _refunds_sent: SentCalls
     _store_currency: str | None
 
     async def create_customer(self, customer: CustomerRef, *, idempotency_key: str) -> str | None:
@@ -208,11 +207,16 @@ class PaymentsMixin(LemonSqueezyBase):
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Refund part or all of an order or of a subscription invoice (it has no refund id).
 
-        A retry of a refund whose answer was lost finds it done (:meth:`_settled_refund`) instead
-        of refunding again.
+        A retry of a refund whose answer was lost (one this instance sent, or one the caller
+        marks ``resent``) is settled from the object's ``refunded_amount`` at Lemon Squeezy and
+        the library's ledger in the request (:func:`~._base.settled`), and sent again only when
+        it never arrived.
 
         Raises:
-            InvalidProviderRequestError: Not a payment of this adapter; more than what is left.
+            InvalidProviderRequestError: Not a payment of this adapter; more than what is left;
+                a retry without the library's ledger.
+            UnsettledError: Other refunds of the payment are unconfirmed too, so Lemon
+                Squeezy's total cannot tell yet (retriable: nothing was sent).
         """
         self._require(Capability.REFUNDS)
         type_, _, id_ = request.provider_payment_id.partition("/")
@@ -223,43 +227,44 @@ class PaymentsMixin(LemonSqueezyBase):
             )
         done = RefundResult(provider_refund_id=None, status=RefundStatus.SUCCEEDED)
         local_id = str(request.refund_id)
-        if await self._settled_refund(local_id) is not None:
-            return done
         path = f"{type_}/{path_id(id_)}"
         operation = f"refund {path}"
         current = attributes(await self._client.get(path, operation=operation))
         refunded = integer(current, "refunded_amount", default=0)
-        if request.amount.amount != integer(current, "total") - refunded or refunded:
+        amount = request.amount.amount
+        if request.resent or local_id in self._refunds_sent:
+            if request.refunded_before is None:
+                raise refused(
+                    f"refund {local_id} may have reached Lemon Squeezy already; settling it needs the "
+                    "library's record of the payment's refunds (refunded_before)",
+                    refund_id=local_id,
+                )
+            verdict = settled(refunded, request.refunded_before, request.pending_before, amount)
+            if verdict is True:
+                self._refunds_sent.discard(local_id)
+                return done
+            if verdict is None:
+                raise UnsettledError(
+                    f"Lemon Squeezy has refunded {refunded} of {path}; with other refunds of it "
+                    f"unconfirmed, whether refund {local_id} of {amount} is among them cannot be told yet",
+                    provider=self.name,
+                    details={"refund_id": local_id, "refunded_amount": refunded},
+                )
+        if amount != integer(current, "total") - refunded or refunded:
             self._require(Capability.PARTIAL_REFUNDS)
-        self._refund_attempts[local_id] = Attempt(path, refunded, request.amount.amount)
+        self._refunds_sent.add(local_id)
         try:
             await self._client.post(
                 f"{path}/refund",
-                document(type_, {"amount": request.amount.amount}, id_=id_),
+                document(type_, {"amount": amount}, id_=id_),
                 operation=operation,
             )
         except ProviderError as exc:
             if not exc.retriable:
-                self._refund_attempts.pop(local_id, None)
+                self._refunds_sent.discard(local_id)
             raise
-        del self._refund_attempts[local_id]
-        self._refunds_done.add(local_id, _refunded(path, request.amount.amount, str(current.get("currency"))))
+        self._refunds_sent.discard(local_id)
         return done
-
-    async def _settled_refund(self, refund_id: str) -> RefundSnapshot | None:
-        """The refund ``refund_id`` when it reached Lemon Squeezy: made here, or sent here with its
-        answer lost and the object's ``refunded_amount`` since grown by its amount."""
-        done = self._refunds_done.get(refund_id)
-        attempt = self._refund_attempts.get(refund_id)
-        if done is not None or attempt is None:
-            return done
-        current = attributes(await self._client.get(attempt.path, operation=f"look up refund {refund_id}"))
-        if integer(current, "refunded_amount", default=0) < attempt.baseline + attempt.amount:
-            return None
-        del self._refund_attempts[refund_id]
-        found = _refunded(attempt.path, attempt.amount, str(current.get("currency")))
-        self._refunds_done.add(refund_id, found)
-        return found
 
     async def _checkout_by_session(self, session_id: str) -> CheckoutSnapshot | None:
         """The checkout made for the local checkout session ``session_id``, from its custom data."""
@@ -306,15 +311,6 @@ class PaymentsMixin(LemonSqueezyBase):
         if not isinstance(url, str) or not url:
             raise refused("Lemon Squeezy gave no update-payment-method link for this subscription")
         return url
-
-
-def _refunded(path: str, amount: int, currency: str) -> RefundSnapshot:
-    return RefundSnapshot(
-        provider_refund_id=None,
-        provider_payment_id=path,
-        status=RefundStatus.SUCCEEDED,
-        amount=Money(amount, currency),
-    )
 
 
 def _custom(checkout: Resource) -> dict[str, Any]:

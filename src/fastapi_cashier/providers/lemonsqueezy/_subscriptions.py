@@ -9,8 +9,9 @@
   has no immediate cancellation; asking for one is refused). Resume: ``cancelled: false`` and/or
   ``pause: null``. Pause: ``pause: {"mode": "void" | "free"}``, the mode a setting.
 * Usage: ``POST /v1/usage-records`` (``action: increment``) on the subscription item. Usage records
-  carry no custom data, so a report whose answer was lost is settled by the item's current usage:
-  when it grew by the reported quantity since the first attempt, the record exists.
+  carry no custom data, so a report whose answer was lost is settled by the sum of the item's
+  usage records (``GET /v1/usage-records?filter[subscription_item_id]=``) against the usage the
+  library has confirmed for the subscription (the report's ledger, read from its database).
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ from ..base import (
     SubscriptionChange,
     SubscriptionResult,
     UsageReport,
-    UsageSnapshot,
 )
-from ._base import Attempt, LemonSqueezyBase, Settled, document, path_id, relationship, unlinked_plan
-from ._client import Resource
+from ._base import (
+    LemonSqueezyBase,
+    SentCalls,
+    UnsettledError,
+    document,
+    path_id,
+    refused,
+    relationship,
+    settled,
+    unlinked_plan,
+)
 from ._objects import attributes, integer, subscription_snapshot
 
 __all__ = ["PRORATION_OPTIONS", "SubscriptionsMixin"]
@@ -43,8 +52,7 @@ PRORATION_OPTIONS: dict[ProrationBehavior, dict[str, bool]] = {
 class SubscriptionsMixin(LemonSqueezyBase):
     """Changes to subscriptions, and metered usage."""
 
-    _usage_attempts: dict[str, Attempt]
-    _usage_done: Settled[UsageSnapshot]
+    _usage_sent: SentCalls
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
         """Move to another plan's variant and/or change the seat quantity."""
@@ -124,23 +132,45 @@ class SubscriptionsMixin(LemonSqueezyBase):
         return SubscriptionResult(subscription_snapshot(updated))
 
     async def report_usage(self, report: UsageReport) -> None:
-        """Add ``quantity`` to the subscription item's usage, once per ``idempotency_key``."""
+        """Add ``quantity`` to the subscription item's usage, once per ``idempotency_key``.
+
+        A retry of a report whose answer was lost (one this instance sent, or one the caller
+        marks ``resent``) is settled from the item's usage records at Lemon Squeezy and the
+        library's ledger in the report (:func:`~._base.settled`), and sent again only when it
+        never arrived.
+
+        Raises:
+            InvalidProviderRequestError: No subscription item; a retry without the ledger.
+            UnsettledError: Other reports of the subscription are unconfirmed too, so the
+                records cannot tell yet (retriable: nothing was sent).
+        """
         self._require(Capability.METERED_USAGE)
         key = report.idempotency_key
-        if await self._settled_usage(key) is not None:
-            return
         operation = "report usage"
         item_id = await self._item_id(path_id(report.provider_subscription_id), operation)
-        self._usage_attempts[key] = Attempt(
-            item_id, await self._current_usage(item_id, operation), report.quantity
-        )
-
-        async def lookup() -> Resource | None:
-            settled = await self._settled_usage(key)
-            return None if settled is None else {"type": "usage-records", "id": settled.provider_usage_id}
-
+        if report.resent or key in self._usage_sent:
+            if report.reported_before is None:
+                raise refused(
+                    f"usage report {key} may have reached Lemon Squeezy already; settling it needs the "
+                    "library's record of the subscription's usage (reported_before)",
+                    idempotency_key=key,
+                )
+            total = await self.usage_total(item_id)
+            verdict = settled(total, report.reported_before, report.unreported_before, report.quantity)
+            if verdict is True:
+                self._usage_sent.discard(key)
+                return
+            if verdict is None:
+                raise UnsettledError(
+                    f"Lemon Squeezy counts {total} for subscription item {item_id}; with other usage "
+                    f"reports unconfirmed, whether report {key} of {report.quantity} is among them "
+                    "cannot be told yet",
+                    provider=self.name,
+                    details={"idempotency_key": key, "usage_total": total},
+                )
+        self._usage_sent.add(key)
         try:
-            await self._client.create(
+            await self._client.post(
                 "usage-records",
                 document(
                     "usage-records",
@@ -148,42 +178,25 @@ class SubscriptionsMixin(LemonSqueezyBase):
                     relationships={"subscription-item": relationship("subscription-items", item_id)},
                 ),
                 operation=operation,
-                lookup=lookup,
             )
         except ProviderError as exc:
             if not exc.retriable:
-                self._usage_attempts.pop(key, None)
+                self._usage_sent.discard(key)
             raise
-        if key in self._usage_attempts:
-            del self._usage_attempts[key]
-            self._usage_done.add(key, _recorded(item_id, report.quantity))
+        self._usage_sent.discard(key)
 
-    async def _settled_usage(self, idempotency_key: str) -> UsageSnapshot | None:
-        """The usage report ``idempotency_key`` when it reached Lemon Squeezy: recorded here, or
-        sent here with its answer lost and the item's current usage since grown by its quantity
-        (usage records carry no custom data)."""
-        done = self._usage_done.get(idempotency_key)
-        attempt = self._usage_attempts.get(idempotency_key)
-        if done is not None or attempt is None:
-            return done
-        operation = f"look up usage report {idempotency_key}"
-        if await self._current_usage(attempt.path, operation) < attempt.baseline + attempt.amount:
-            return None
-        del self._usage_attempts[idempotency_key]
-        found = _recorded(attempt.path, attempt.amount)
-        self._usage_done.add(idempotency_key, found)
-        return found
-
-    async def _current_usage(self, item_id: str, operation: str) -> int:
-        answer = await self._client.request(
-            "GET", f"subscription-items/{item_id}/current-usage", operation=operation
-        )
-        meta = answer.get("meta")
-        return integer(meta if isinstance(meta, dict) else {}, "quantity", default=0)
+    async def usage_total(self, item_id: str) -> int:
+        """The quantity of every usage record of a subscription item (``GET /v1/usage-records``)."""
+        total = 0
+        async for record in self._client.iterate(
+            "usage-records",
+            operation=f"read the usage records of subscription item {item_id}",
+            filters={"subscription_item_id": path_id(item_id)},
+        ):
+            attrs = attributes(record)
+            if attrs.get("action", "increment") == "increment":
+                total += integer(attrs, "quantity", default=0)
+        return total
 
     async def _result(self, subscription_id: str, operation: str) -> SubscriptionResult:
         return SubscriptionResult(subscription_snapshot(await self._subscription(subscription_id, operation)))
-
-
-def _recorded(item_id: str, quantity: int) -> UsageSnapshot:
-    return UsageSnapshot(provider_usage_id=f"subscription-items/{item_id}", quantity=quantity)

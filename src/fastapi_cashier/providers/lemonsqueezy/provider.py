@@ -19,7 +19,7 @@ from ..base import (
     ProviderEvent,
     Snapshot,
 )
-from ._base import PauseMode, Settled, document, path_id, refused, relationship
+from ._base import PauseMode, SentCalls, document, path_id, refused, relationship
 from ._catalog import CatalogMixin
 from ._client import DEFAULT_API_BASE, LemonSqueezyClient, Resource
 from ._events import SUBSCRIBED_EVENTS, parse_event
@@ -111,11 +111,9 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         self.plan_variants = dict(plan_variants or {})
         self.pause_mode = pause_mode
         self.capabilities = frozenset(capabilities) & LEMONSQUEEZY_CAPABILITIES
-        self._refund_attempts = {}
-        self._refunds_done = Settled()
+        self._refunds_sent = SentCalls()
         self._store_currency = None
-        self._usage_attempts = {}
-        self._usage_done = Settled()
+        self._usage_sent = SentCalls()
 
     @classmethod
     def from_settings(cls, settings: LemonSqueezySettings) -> LemonSqueezyProvider:
@@ -133,16 +131,13 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
     async def lookup(self, object_kind: LookupKind, local_id: str) -> LookupResult | None:
         """What a creating call whose answer was lost made, found by its local id.
 
-        A checkout is found by the session id in its custom data. Refunds and usage records carry
-        no id of the library's: they are found by the total they add to (the refunded amount, the
-        item's current usage) having grown by their amount since the attempt this process sent.
+        A checkout is found by the session id in its custom data. Refunds and usage records
+        carry no id of the library's: this answers ``None`` for them, and the retry itself
+        settles (:meth:`refund` and :meth:`report_usage` compare Lemon Squeezy's totals with
+        the library's ledger in the request before sending anything again).
         """
         if object_kind == "checkout_session":
             return await self._checkout_by_session(local_id)
-        if object_kind == "refund":
-            return await self._settled_refund(local_id)
-        if object_kind == "usage_record":
-            return await self._settled_usage(local_id)
         return None
 
     async def register_webhook(self, url: str, *, secret: str | None = None) -> Resource:
