@@ -86,8 +86,13 @@ class CheckoutService(DomainService):
             money = _one_off_amount(amount, currency or self.svc.settings.default_currency)
             currency_code = money.currency
         # With tax on, the session carries net, tax and gross; a one-off payment charges the gross
-        # (the same amount with tax-inclusive prices, the amount plus its tax otherwise).
-        quote = await self.svc.tax.quote(customer.id, money.amount) if money is not None else None
+        # (the same amount with tax-inclusive prices, the amount plus its tax otherwise), and a
+        # subscription's provider is told the rate, so each invoice charges its gross.
+        category = await self.svc.tax.plan_category(plan_id) if plan_id is not None else None
+        tax = await self.svc.tax.rate_ref(customer.id, category=category) if plan_ref is not None else None
+        quote = None
+        if money is not None:
+            quote = await self.svc.tax.quote(customer.id, money.amount, category=category)
         if quote is not None and money is not None and plan_ref is None:
             money = Money(quote.gross, money.currency)
 
@@ -130,6 +135,7 @@ class CheckoutService(DomainService):
                     reference=reference,
                     return_base_url=self.svc.base_url,
                     metadata=_metadata(row, customer, plan_ref),
+                    tax=tax,
                 )
             )
         except ProviderError as exc:

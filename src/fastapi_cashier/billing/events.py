@@ -205,6 +205,16 @@ class EventApplier(DomainService):
             provider_event_id=event.id,
             strict=False,
         )
+        if (
+            moved
+            and payment.status is PaymentStatus.SUCCEEDED
+            and checkout is not None
+            and checkout.mode == "payment"
+        ):
+            # A one-off payment gets its numbered invoice with the tax it was charged.
+            await self.svc.invoices.invoice_one_off(
+                payment, checkout, paid_at=event.occurred_at, provider_event_id=event.id
+            )
         await self._refund_from_payment(event, snapshot, payment)
         payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
         if not moved and payment.status is not snapshot.status:

@@ -83,6 +83,8 @@ class RefundService(DomainService):
         provider_payment_id = payment.provider_payment_id
         if provider_payment_id is None:
             raise ConflictError("the payment has no provider payment id to refund")
+        # Its share of the payment's tax, decided under the payment's row lock (before the reservation).
+        tax_amount = await self.svc.tax.refund_tax(payment, amount)
         if not await self._payments.add_refunded(payment.id, amount):
             raise RefundExceedsPaymentError(
                 "another refund took what was left of this payment", details={"requested": amount}
@@ -91,6 +93,7 @@ class RefundService(DomainService):
             payment_id=payment.id,
             provider=payment.provider,
             amount=amount,
+            tax_amount=tax_amount,
             currency=payment.currency,
             status=RefundStatus.PENDING,
             reason=reason,

@@ -298,7 +298,9 @@ class SubscriptionBillingMixin:
         self.subscriptions[sub.id] = sub
         session.subscription = sub.id
         if trial_end is not None:
-            lines = [InvoiceLine("Trial period", sub.quantity, 0, 0, now, trial_end, plan.id, tax_rate=_rate(sub))]
+            lines = [
+                InvoiceLine("Trial period", sub.quantity, 0, 0, now, trial_end, plan.id, tax_rate=_rate(sub))
+            ]
         else:
             lines = InvoiceLine.priced(plan, sub.quantity, now, sub.current_period_end, tax=sub.tax)
         invoice = self._new_invoice(new_id("in"), sub, lines, now, sub.current_period_end)
@@ -373,7 +375,9 @@ class SubscriptionBillingMixin:
             rate = _rate(sub)
             lines = [
                 *lines,
-                InvoiceLine("Credit carried to the next invoice", 1, -total, -total, None, None, tax_rate=rate),
+                InvoiceLine(
+                    "Credit carried to the next invoice", 1, -total, -total, None, None, tax_rate=rate
+                ),
             ]
             carried = InvoiceLine(
                 f"Credit carried from invoice {invoice_id}", 1, total, total, None, None, tax_rate=rate

@@ -276,8 +276,8 @@ class InvoiceLine:
         ]
 
     def to_object(self) -> dict[str, Any]:
-        """The line as it appears in an invoice's ``lines``."""
-        return {
+        """The line as it appears in an invoice's ``lines`` (``tax_rate`` only when taxed)."""
+        obj = {
             "description": self.description,
             "quantity": self.quantity,
             "unit_amount": self.unit_amount,
@@ -286,8 +286,10 @@ class InvoiceLine:
             "period_start": _unix_or_none(self.period_start),
             "period_end": _unix_or_none(self.period_end),
             "plan_id": None if self.plan_id is None else str(self.plan_id),
-            "tax_rate": None if self.tax_rate is None else str(self.tax_rate),
         }
+        if self.tax_rate is not None:
+            obj["tax_rate"] = str(self.tax_rate)
+        return obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,14 +451,13 @@ class FakeInvoice:
         return Money(self.subtotal + added, self.currency)
 
     def to_object(self) -> dict[str, Any]:
-        """The invoice as it appears in ``data.object`` of an event."""
-        return {
+        """The invoice as it appears in ``data.object`` of an event (``tax`` only when taxed)."""
+        obj = {
             "object": "invoice",
             "id": self.id,
             "status": self.status.value,
             "currency": self.currency,
             "subtotal": self.subtotal,
-            "tax": self.tax,
             "total": self.total.amount,
             "amount_paid": self.amount_paid,
             "customer": self.customer,
@@ -469,6 +470,9 @@ class FakeInvoice:
             "created": unix_time(self.created),
             "updated": unix_time(self.updated),
         }
+        if any(line.tax_rate is not None for line in self.lines):
+            obj["tax"] = self.tax
+        return obj
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """EU VAT: dated rates, the rules deciding rate and mention, exact amounts, VIES checks."""
 
-from .amounts import TaxBreakdown, TaxLine, compute_tax, split_tax
+from .amounts import TaxBreakdown, TaxLine, compute_tax, refund_tax, split_tax
 from .rates import (
     EBOOKS,
     EU_MEMBER_STATES,
@@ -35,6 +35,7 @@ __all__ = [
     "VIESResult",
     "compute_tax",
     "decide_tax",
+    "refund_tax",
     "split_tax",
     "split_vat_number",
     "vat_country",

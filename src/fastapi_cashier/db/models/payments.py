@@ -131,7 +131,8 @@ class Refund(UUIDPrimaryKey, TimestampMixin, Base):
         sa.UniqueConstraint("provider", "provider_refund_id"),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint(
-            "tax_amount IS NULL OR (tax_amount >= 0 AND tax_amount <= amount)", name="tax_amount_within_amount"
+            "tax_amount IS NULL OR (tax_amount >= 0 AND tax_amount <= amount)",
+            name="tax_amount_within_amount",
         ),
     )
 
