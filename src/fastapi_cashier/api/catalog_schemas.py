@@ -60,11 +60,17 @@ class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+#: A product's VAT category for reduced rates (``ebooks``, or one of ``tax.reduced_rates``);
+#: a category the library does not know is refused with a 422 problem.
+TaxCategory = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
 class ProductCreate(_In):
     name: Name
     description: Description | None = None
     active: bool = True
     metadata: Metadata | None = None
+    tax_category: TaxCategory | None = None
 
 
 class ProductUpdate(_In):
@@ -74,6 +80,8 @@ class ProductUpdate(_In):
     description: Description | None = None
     active: bool | None = None
     metadata: Metadata | None = None
+    #: ``null`` goes back to the standard rate.
+    tax_category: TaxCategory | None = None
 
 
 class ProductOut(_Out):
@@ -81,6 +89,7 @@ class ProductOut(_Out):
     name: str
     description: str | None
     active: bool
+    tax_category: str | None = None
     # The ORM attribute is ``metadata_`` (``metadata`` is SQLAlchemy's); a dict has ``metadata``.
     metadata: dict[str, Any] = Field(validation_alias=AliasChoices("metadata_", "metadata"))
     created_at: datetime
