@@ -128,6 +128,9 @@ class InvoiceService(DomainService):
         """
         if payment.invoice_id is not None or payment.subscription_id is not None or not self.svc.tax.enabled:
             return None
+        provider = self.svc.providers.get(payment.provider)
+        if provider is not None and computes_tax(provider):
+            return None  # a merchant of record invoices the buyer itself
         invoice = Invoice(
             customer_id=payment.customer_id,
             status=InvoiceStatus.PAID,
