@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -127,3 +128,28 @@ async def test_an_exports_refund_carries_zero_tax(tax_harness: Harness) -> None:
     )
     # An export: the invoice carries 0 VAT, so the refund's tax is 0 (not unknown).
     assert (refund.json()["net_amount"], refund.json()["tax_amount"]) == (200, 0)
+
+
+@pytest.mark.anyio
+@pytest.mark.db
+async def test_concurrent_partial_refunds_share_the_tax_exactly(exclusive_harness: Harness) -> None:
+    """Twelve refunds at once (10 x 1.00 and 2 x 0.95) of 11.90 with 1.90 VAT: each decides its
+    share under the payment's lock, so together they return exactly 1.90, in whatever order."""
+    harness = exclusive_harness
+    await _set_up_buyer(harness, "de-consumer")
+    paid = await harness.pay_one_off("de-consumer", amount=1000)
+    url = f"/billing/admin/payments/{paid['session']['payment_id']}/refunds"
+    admin = harness.auth("root", admin=True)
+    answers: list[dict[str, int]] = []
+
+    async def refund(amount: int) -> None:
+        response = await harness.client.post(url, json={"amount": amount}, headers=admin)
+        assert response.status_code == 201, response.text
+        answers.append(response.json())
+
+    async with anyio.create_task_group() as group:
+        for amount in [100] * 10 + [95, 95]:
+            group.start_soon(refund, amount)
+    assert len(answers) == 12
+    assert all(0 <= answer["tax_amount"] <= answer["amount"] for answer in answers)
+    assert sum(answer["tax_amount"] for answer in answers) == 190
