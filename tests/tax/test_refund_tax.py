@@ -16,13 +16,18 @@ Refund     Refunded so far  Share of the tax                         Refund tax 
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import anyio
 import pytest
+import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fastapi_cashier.db.models import Refund
+from fastapi_cashier.money import Money
+from fastapi_cashier.providers.base import RefundRequest
 from fastapi_cashier.tax import refund_tax, split_tax
 
 from ..http.conftest import Harness
@@ -153,3 +158,33 @@ async def test_concurrent_partial_refunds_share_the_tax_exactly(exclusive_harnes
     assert len(answers) == 12
     assert all(0 <= answer["tax_amount"] <= answer["amount"] for answer in answers)
     assert sum(answer["tax_amount"] for answer in answers) == 190
+
+
+@pytest.mark.anyio
+@pytest.mark.db
+async def test_a_refund_made_at_the_provider_takes_its_share_too(exclusive_harness: Harness) -> None:
+    harness = exclusive_harness
+    await _set_up_buyer(harness, "de-consumer")
+    paid = await harness.pay_one_off("de-consumer", amount=1000)
+    [provider_payment_id] = harness.fake.payments
+    # Refunded in the provider's dashboard: its refund event is recorded as an outside refund.
+    await harness.fake.refund(
+        RefundRequest(
+            refund_id=uuid.uuid4(),
+            idempotency_key="dashboard-1",
+            provider_payment_id=provider_payment_id,
+            amount=Money(100, "EUR"),
+        )
+    )
+    rest = await harness.client.post(
+        f"/billing/admin/payments/{paid['session']['payment_id']}/refunds",
+        json={},
+        headers=harness.auth("root", admin=True),
+    )
+    assert rest.status_code == 201, rest.text
+    async with harness.payments.service() as svc:
+        refunds = (await svc.session.scalars(sa.select(Refund).order_by(Refund.amount))).all()
+    assert [(r.amount, r.tax_amount, r.actor is None) for r in refunds] == [
+        (100, 16, True),
+        (1090, 174, False),
+    ]

@@ -426,6 +426,7 @@ class EventApplier(DomainService):
         ):
             return
         payments = PaymentRepository(session=self.session)
+        tax_amount = await self.svc.tax.refund_tax(payment, excess)
         if not await payments.add_refunded(payment.id, excess):
             return
         await self._record_external_refund(
@@ -433,6 +434,7 @@ class EventApplier(DomainService):
             payment,
             provider_refund_id=None,
             amount=excess,
+            tax_amount=tax_amount,
             reason=None,
             note=f"refunded at {event.provider}, reported as refunded_amount {snapshot.refunded_amount}",
         )
@@ -446,13 +448,16 @@ class EventApplier(DomainService):
         amount: int,
         reason: str | None,
         note: str | None = None,
+        tax_amount: int | None = None,
     ) -> None:
-        """A succeeded refund made at the provider, with its audit row (``note`` its reason)."""
+        """A succeeded refund made at the provider, with its audit row (``note`` its reason) and
+        its share of the payment's tax (decided before the refund was reserved)."""
         refund = Refund(
             payment_id=payment.id,
             provider=event.provider,
             provider_refund_id=provider_refund_id,
             amount=amount,
+            tax_amount=tax_amount,
             currency=payment.currency,
             status=RefundStatus.SUCCEEDED,
             reason=reason,
@@ -486,6 +491,7 @@ class EventApplier(DomainService):
             # Recorded from the payment's refunded_amount before this event arrived.
             adopted.provider_refund_id = snapshot.provider_refund_id
             return PROCESSED
+        tax_amount = await self.svc.tax.refund_tax(payment, snapshot.amount.amount)
         if not await payments.add_refunded(payment.id, snapshot.amount.amount):
             return _ignored("the refund exceeds what is left of the local payment")
         await self._record_external_refund(
@@ -493,6 +499,7 @@ class EventApplier(DomainService):
             payment,
             provider_refund_id=snapshot.provider_refund_id,
             amount=snapshot.amount.amount,
+            tax_amount=tax_amount,
             reason=snapshot.reason,
         )
         return PROCESSED

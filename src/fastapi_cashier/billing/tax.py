@@ -320,10 +320,11 @@ class TaxService(DomainService):
         """The tax inside a refund of ``amount`` about to be reserved on ``payment`` (locked).
 
         See :func:`fastapi_cashier.tax.refund_tax` for the rule; refunds that failed took no tax.
-        ``None`` when the payment carried no computed tax.
+        ``None`` when the payment carried no computed tax, or the refund does not fit what is left
+        (the reservation that follows refuses it).
         """
         tax = await self.payment_tax(payment)
-        if tax is None:
+        if tax is None or amount <= 0 or payment.refunded_amount + amount > payment.amount:
             return None
         taken = await self.session.scalar(
             sa.select(sa.func.coalesce(sa.func.sum(Refund.tax_amount), 0)).where(
