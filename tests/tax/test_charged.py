@@ -202,3 +202,45 @@ async def test_without_a_seller_a_one_off_payment_gets_no_invoice(engine: Any, d
             assert paid["session"]["amount"] == ONE_OFF
             assert paid["session"]["status"] == "complete"
             assert await _invoices(harness, "alice") == []
+
+
+async def test_a_confirmed_manual_payment_gets_its_invoice_with_the_vat_inside(
+    exclusive_harness: Harness,
+) -> None:
+    """An admin records 119.00 EUR received by bank transfer from a German consumer: the money
+    received is the gross, so the invoice shows 100.00 net and 19.00 VAT, and a refund of it all
+    returns exactly that VAT."""
+    harness = exclusive_harness
+    await _set_up_buyer(harness, "de-consumer")
+    me = await harness.client.get("/billing/me", headers=harness.auth("de-consumer"))
+    admin = harness.auth("clerk", admin=True)
+    recorded = await harness.client.post(
+        "/billing/admin/payments",
+        json={
+            "customer_id": me.json()["id"],
+            "amount": 11_900,
+            "currency": "EUR",
+            "method": "bank_transfer",
+            "description": "Workshop fee",
+        },
+        headers=admin,
+    )
+    assert recorded.status_code == 201, recorded.text
+    assert await _invoices(harness, "de-consumer") == []  # not before it is confirmed
+    confirmed = await harness.client.patch(
+        f"/billing/admin/payments/{recorded.json()['id']}/status", json={"status": "succeeded"}, headers=admin
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    [invoice] = await _invoices(harness, "de-consumer")
+    assert (invoice["number"], invoice["status"]) == ("INV-000001", "paid")
+    assert (invoice["subtotal"], invoice["tax"], invoice["total"], invoice["amount_paid"]) == (
+        10_000,
+        1_900,
+        11_900,
+        11_900,
+    )
+    assert [line["description"] for line in invoice["lines"]] == ["Workshop fee"]
+    refund = await harness.client.post(
+        f"/billing/admin/payments/{recorded.json()['id']}/refunds", json={}, headers=admin
+    )
+    assert (refund.json()["net_amount"], refund.json()["tax_amount"]) == (10_000, 1_900)

@@ -116,7 +116,14 @@ class InvoiceService(DomainService):
         invoice.finalized_at = moment
 
     async def invoice_one_off(
-        self, payment: Payment, checkout: CheckoutSession, *, paid_at: datetime, provider_event_id: str | None
+        self,
+        payment: Payment,
+        checkout: CheckoutSession | None,
+        *,
+        paid_at: datetime,
+        provider_event_id: str | None = None,
+        cause: ChangeCause = ChangeCause.WEBHOOK,
+        actor: str | None = None,
     ) -> Invoice | None:
         """The invoice of a paid one-off payment, numbered and paid at once; ``None`` when tax is off
         or the payment has one already.
@@ -124,7 +131,9 @@ class InvoiceService(DomainService):
         Written in the transaction that records the payment's success, so its number is taken
         from the same gap-free counter as the subscription invoices and is given back if that
         transaction rolls back. Its tax is the one quoted on the checkout session, whose gross
-        was charged (:meth:`~fastapi_cashier.billing.tax.TaxService.apply_to_charge`).
+        was charged (:meth:`~fastapi_cashier.billing.tax.TaxService.apply_to_charge`); a payment
+        without a checkout (a manual one an admin confirmed) is a gross amount taxed by the rules
+        of the day it was paid.
         """
         if payment.invoice_id is not None or payment.subscription_id is not None or not self.svc.tax.enabled:
             return None
@@ -143,12 +152,14 @@ class InvoiceService(DomainService):
             paid_at=paid_at,
             metadata_={"payment_id": str(payment.id)},
         )
-        metadata = checkout.metadata_ or {}
+        metadata = (checkout.metadata_ if checkout is not None else None) or {}
         quote = metadata.get("tax") if isinstance(metadata.get("tax"), dict) else None
         await self.svc.tax.apply_to_charge(
             invoice,
             gross=payment.amount,
-            description=payment.description or checkout.description or "Payment",
+            description=payment.description
+            or (checkout.description if checkout is not None else None)
+            or "Payment",
             quote=quote,
             on=paid_at,
         )
@@ -156,7 +167,7 @@ class InvoiceService(DomainService):
         await self._invoices.add(invoice)
         payment.invoice_id = invoice.id
         await record_creation(
-            self.svc, "invoice", invoice, cause=ChangeCause.WEBHOOK, provider_event_id=provider_event_id
+            self.svc, "invoice", invoice, cause=cause, actor=actor, provider_event_id=provider_event_id
         )
         return invoice
 
