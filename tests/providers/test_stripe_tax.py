@@ -207,3 +207,28 @@ async def test_tax_rates_are_created_and_found_again_at_localstripe(localstripe_
         )
     assert (rate.percentage, rate.inclusive, rate.jurisdiction) == (5.5, False, "FR")
     assert rate.metadata["cashier_key"] == tax_rate_key(ref)
+
+
+async def test_new_terms_alone_change_the_items_tax_rate(
+    stripe_provider: StripeProvider, stub: StripeStub
+) -> None:
+    ref = await synced(stripe_provider, plan(2999))
+    customer = stub._create_customer({"email": "b2b@example.com"})["id"]
+    subscription, _, _ = stub.add_subscription(
+        customer, stub.find("price", ref.provider_price_id or ""), 1, metadata={}
+    )
+    reverse = TaxRateRef(rate=Decimal(0), inclusive=False, country="FR", treatment="reverse_charge")
+    await stripe_provider.update_subscription(
+        SubscriptionChange(
+            subscription_id=uuid.UUID(int=8),
+            idempotency_key="tax-terms",
+            provider_subscription_id=subscription["id"],
+            proration=ProrationBehavior.NONE,
+            tax=reverse,
+        )
+    )
+    [sent] = stub.requests_to("POST", f"/v1/subscriptions/{subscription['id']}")
+    item = sent.params["items"][0]
+    assert set(item) == {"id", "tax_rates"}
+    assert item["tax_rates"] == [_only_rate(stub)]
+    assert sent.params["proration_behavior"] == "none"

@@ -244,3 +244,82 @@ async def test_a_confirmed_manual_payment_gets_its_invoice_with_the_vat_inside(
         f"/billing/admin/payments/{recorded.json()['id']}/refunds", json={}, headers=admin
     )
     assert (refund.json()["net_amount"], refund.json()["tax_amount"]) == (10_000, 1_900)
+
+
+async def test_when_vies_confirms_the_number_later_the_provider_charges_the_new_gross(
+    engine: Any, database_url: str, vies: tuple[Any, str]
+) -> None:
+    """A French business subscribes while VIES cannot confirm its number (20 % French VAT: 35.99
+    charged); VIES confirms it at the next check: the provider is told, and the renewal is a
+    reverse charge of 29.99, charged and invoiced alike."""
+    state, url = vies
+    number = "FR44732829320"
+    async with running(database_url, url, prices_include_tax=False) as harness:
+        plan = await create_plan(harness, name="Pro", pricing_model="flat", unit_amount=PRICE)
+        state.unavailable_numbers.add(number)
+        try:
+            saved = await harness.client.put(
+                "/billing/me/billing-profile",
+                json={"legal_name": "Tardive SARL", "country": "FR", "tax_id": number},
+                headers=harness.auth("late"),
+            )
+            assert saved.json()["tax_id_status"] == "unverified"
+            await subscribe(harness, plan["id"], subject="late")
+            state.unavailable_numbers.discard(number)
+            state.valid[number] = ("TARDIVE SARL", "1 RUE EXEMPLE 69001 LYON")
+            me = await harness.client.get("/billing/me", headers=harness.auth("late"))
+            checked = await harness.client.post(
+                f"/billing/admin/customers/{me.json()['id']}/tax-id-check",
+                headers=harness.auth("root", admin=True),
+            )
+            assert checked.json()["tax_id_status"] == "valid", checked.text
+        finally:
+            state.unavailable_numbers.discard(number)
+            state.valid.pop(number, None)
+        await harness.fake.advance(days=32)
+        renewal, first = await _invoices(harness, "late")
+        assert (first["tax"], first["total"]) == (600, 3599)
+        assert await _charged_at_the_provider(harness, first["id"]) == 3599
+        assert (renewal["tax"], renewal["total"], renewal["tax_details"]["treatment"]) == (
+            0,
+            2999,
+            "reverse_charge",
+        )
+        assert await _charged_at_the_provider(harness, renewal["id"]) == 2999
+        assert "provider_total" not in (await _invoice_metadata(harness, renewal["id"]))
+
+
+async def _invoice_metadata(harness: Harness, invoice_id: str) -> dict[str, Any]:
+    async with harness.payments.service() as svc:
+        row = await svc.session.get(Invoice, uuid.UUID(invoice_id))
+        assert row is not None
+        return dict(row.metadata_ or {})
+
+
+async def test_a_buyer_who_moves_abroad_is_charged_the_new_gross_from_the_next_invoice(
+    exclusive_harness: Harness,
+) -> None:
+    harness = exclusive_harness
+    plan = await create_plan(harness, name="Pro", pricing_model="flat", unit_amount=PRICE)
+    await _set_up_buyer(harness, "de-consumer")
+    await subscribe(harness, plan["id"], subject="de-consumer")
+    events_before = len(harness.fake.sent_events)
+    moved = await harness.client.put(
+        "/billing/me/billing-profile",
+        json={"legal_name": "Erika Mustermann", "city": "Boston", "country": "US"},
+        headers=harness.auth("de-consumer"),
+    )
+    assert moved.status_code == 200, moved.text
+    assert len(harness.fake.sent_events) == events_before + 1  # subscription.updated: the new VAT
+    # Saving the same terms again tells the provider nothing.
+    await harness.client.put(
+        "/billing/me/billing-profile",
+        json={"legal_name": "Erika M.", "city": "Boston", "country": "US"},
+        headers=harness.auth("de-consumer"),
+    )
+    assert len(harness.fake.sent_events) == events_before + 1
+    await harness.fake.advance(days=32)
+    renewal, first = await _invoices(harness, "de-consumer")
+    assert (first["total"], await _charged_at_the_provider(harness, first["id"])) == (3569, 3569)
+    assert (renewal["total"], await _charged_at_the_provider(harness, renewal["id"])) == (2999, 2999)
+    assert renewal["tax_details"]["treatment"] == "export"

@@ -9,6 +9,7 @@ believed instead.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,9 +21,15 @@ import sqlalchemy as sa
 
 from ..db.models import BillingProfile, Invoice, InvoiceLine, Payment, Plan, Product, Refund, Subscription
 from ..db.repositories import BillingProfileRepository
-from ..errors import ValidationError
-from ..providers.base import TaxRateRef
-from ..statuses import RefundStatus
+from ..errors import CashierError, ValidationError
+from ..providers.base import (
+    Capability,
+    SubscriptionChange,
+    SubscriptionProvider,
+    TaxRateRef,
+    computes_tax,
+)
+from ..statuses import ProrationBehavior, RefundStatus, SubscriptionStatus
 from ..tax import (
     TAX_CATEGORIES,
     DatedRate,
@@ -38,6 +45,11 @@ from ..tax import (
 from ._base import DomainService, now
 
 __all__ = ["TaxQuote", "TaxService"]
+
+logger = logging.getLogger("fastapi_cashier")
+
+#: Subscriptions whose provider is told a new rate (a paused one is told when it changes plan).
+_SYNCED_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +350,79 @@ class TaxService(DomainService):
             amount=amount,
             tax_refunded_before=int(taken or 0),
         )
+
+    async def buyer_terms(self, customer_id: uuid.UUID) -> tuple[str, str | None, Decimal] | None:
+        """The customer's treatment, tax country and standard-category rate today (``None``: tax off).
+
+        Equal terms mean equal rates in every category; :meth:`sync_provider_rates` compares
+        them before and after a change of the billing profile.
+        """
+        decision = await self.decide(customer_id)
+        return None if decision is None else (decision.treatment.value, decision.country, decision.rate)
+
+    async def sync_provider_rates(self, customer_id: uuid.UUID) -> int:
+        """Tell the providers of the customer's running subscriptions the VAT that now applies.
+
+        Called when the rules give the customer other terms (a VAT number confirmed or refused by
+        VIES, a new country, an exemption granted or lifted): from the next invoice on, the
+        provider charges the new gross. Commits first, then calls the providers outside any
+        transaction; a provider that computes tax itself, cannot change a subscription, or a
+        paused subscription is left alone, and a provider error is logged, not raised (the
+        profile change stands; the invoice then keeps the provider's total beside its own).
+
+        Returns:
+            How many subscriptions were told.
+        """
+        if not self.enabled:
+            return 0
+        rows = (
+            await self.session.execute(
+                sa.select(
+                    Subscription.id, Subscription.provider, Subscription.provider_subscription_id, Plan.id
+                )
+                .join(Plan, Plan.id == Subscription.plan_id)
+                .where(
+                    Subscription.customer_id == customer_id,
+                    Subscription.status.in_(_SYNCED_STATUSES),
+                    Subscription.provider_subscription_id.is_not(None),
+                )
+            )
+        ).all()
+        await self.svc.commit()
+        told = 0
+        for subscription_id, provider_name, provider_subscription_id, plan_id in rows:
+            provider = self.svc.providers.get(provider_name)
+            if (
+                provider is None
+                or provider_subscription_id is None
+                or computes_tax(provider)
+                or Capability.PLAN_CHANGE not in provider.capabilities
+                or ProrationBehavior.NONE not in provider.proration_behaviors
+                or not isinstance(provider, SubscriptionProvider)
+            ):
+                continue
+            tax = await self.rate_ref(customer_id, category=await self.plan_category(plan_id))
+            await self.svc.commit()
+            try:
+                await provider.update_subscription(
+                    SubscriptionChange(
+                        subscription_id=subscription_id,
+                        idempotency_key=f"tax-{subscription_id}-{now().isoformat()}",
+                        provider_subscription_id=provider_subscription_id,
+                        proration=ProrationBehavior.NONE,
+                        tax=tax,
+                    )
+                )
+            except CashierError as exc:
+                logger.warning(
+                    "could not tell %s the new VAT of subscription %s: %s",
+                    provider_name,
+                    subscription_id,
+                    exc,
+                )
+                continue
+            told += 1
+        return told
 
     def seller_details(self) -> dict[str, Any]:
         """The seller as printed on an invoice (kept on the invoice: it never changes after)."""

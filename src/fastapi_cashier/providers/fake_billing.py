@@ -110,7 +110,9 @@ class SubscriptionBillingMixin:
         the rest of the period at the new price to the next renewal invoice; ``always_invoice``
         invoices and charges them now; ``none`` adds nothing. A trial is never prorated. The
         current period is kept; a new interval applies from the next renewal. Emits
-        ``subscription.updated`` (after the proration invoice's events, if any).
+        ``subscription.updated`` (after the proration invoice's events, if any). ``change.tax``
+        is the VAT of the invoices from then on (with no other change too, when the buyer's
+        terms changed).
 
         Raises:
             InvalidProviderRequestError: Unknown, ended or paused subscription, a quantity below
@@ -147,6 +149,10 @@ class SubscriptionBillingMixin:
                 events = self._bill(sub, lines, self.now(), sub.current_period_end, renewal=False)
             else:
                 sub.pending_lines.extend(lines)
+            events.append(self._updated(sub))
+        elif change.tax is not None and change.tax != sub.tax:
+            # Only the VAT changed (the buyer's terms did): from the next invoice on.
+            sub.tax = change.tax
             events.append(self._updated(sub))
         result = SubscriptionResult(self._snapshot(sub))
         self._remember("update_subscription", change.idempotency_key, change, result)

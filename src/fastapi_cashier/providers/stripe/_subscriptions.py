@@ -55,7 +55,7 @@ class SubscriptionsMixin(TaxRatesMixin):
                 synced price, or Stripe refused.
         """
         self._require(Capability.PLAN_CHANGE)
-        if change.plan is None and change.quantity is None:
+        if change.plan is None and change.quantity is None and change.tax is None:
             raise refused("give a plan and/or a quantity to change", field="plan")
         if change.quantity is not None and change.quantity < 1:
             raise refused("quantity must be at least 1", field="quantity")
