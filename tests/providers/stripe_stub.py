@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -174,6 +175,9 @@ class StripeStub:
             (r"/v1/subscriptions/([^/]+)", "DELETE", self._cancel_subscription),
             (r"/v1/subscriptions/([^/]+)/resume", "POST", self._resume_subscription),
             (r"/v1/billing_portal/sessions", "POST", self._create_portal_session),
+            (r"/v1/tax_rates", "POST", self._create_tax_rate),
+            (r"/v1/tax_rates", "GET", self._list_tax_rates),
+            (r"/v1/tax_rates/([^/]+)", "GET", lambda p, i: self._get("tax_rate", i, p)),
         ]
 
     # ------------------------------------------------------------------ objects
@@ -311,6 +315,59 @@ class StripeStub:
             "livemode": False,
         }
 
+    # ------------------------------------------------------------------ tax rates
+
+    def _create_tax_rate(self, params: Json) -> Json:
+        rate = {
+            "id": self.new_id("txr"),
+            "object": "tax_rate",
+            "active": True,
+            "display_name": params["display_name"],
+            "description": params.get("description"),
+            "percentage": float(params["percentage"]),
+            "inclusive": _flag(params["inclusive"]),
+            "jurisdiction": params.get("jurisdiction"),
+            "country": params.get("country"),
+            "metadata": params.get("metadata", {}),
+            "created": self.clock(),
+            "livemode": False,
+        }
+        return self.render(self.add(rate))
+
+    def _list_tax_rates(self, params: Json) -> Json:
+        rates = [self.render(r) for r in self.objects.values() if r["object"] == "tax_rate"]
+        if "active" in params:
+            rates = [r for r in rates if r["active"] == _flag(params["active"])]
+        return {"object": "list", "url": "/v1/tax_rates", "has_more": False, "data": rates}
+
+    def _line_tax(self, amount: int, tax_rates: list[str]) -> tuple[int, list[Json]]:
+        """The tax Stripe adds to a line of ``amount`` (exclusive rates) and the invoice's ``total_taxes``.
+
+        Stripe rounds each line's tax to the minor unit; the stub rounds half up, as localstripe
+        models it (the library rounds half to even: the two differ only on an exact half).
+        """
+        added, taxes = 0, []
+        for rate_id in tax_rates:
+            rate = self.find("tax_rate", rate_id)
+            percentage = Decimal(str(rate["percentage"]))
+            if rate["inclusive"]:
+                net = (Decimal(amount) * 100 / (100 + percentage)).quantize(Decimal(1), ROUND_HALF_UP)
+                tax = amount - int(net)
+            else:
+                tax = int((Decimal(amount) * percentage / 100).quantize(Decimal(1), ROUND_HALF_UP))
+                added += tax
+            taxes.append(
+                {
+                    "amount": tax,
+                    "tax_behavior": "inclusive" if rate["inclusive"] else "exclusive",
+                    "tax_rate_details": {"tax_rate": rate_id},
+                    "taxability_reason": None,
+                    "taxable_amount": amount - (tax if rate["inclusive"] else 0),
+                    "type": "tax_rate_details",
+                }
+            )
+        return added, taxes
+
     # ------------------------------------------------------------------ checkout and portal
 
     def _create_checkout_session(self, params: Json) -> Json:
@@ -390,6 +447,7 @@ class StripeStub:
                 int(line.get("quantity", 1)),
                 metadata=params.get("subscription_data", {}).get("metadata", {}),
                 trial_days=int(params.get("subscription_data", {}).get("trial_period_days", 0)),
+                tax_rates=list(line.get("tax_rates", [])),
             )
             session["subscription"] = subscription["id"]
             emitted += [
@@ -494,7 +552,14 @@ class StripeStub:
     # ------------------------------------------------------------------ subscriptions and invoices
 
     def add_subscription(
-        self, customer: str, price: Json, quantity: int, *, metadata: Json, trial_days: int = 0
+        self,
+        customer: str,
+        price: Json,
+        quantity: int,
+        *,
+        metadata: Json,
+        trial_days: int = 0,
+        tax_rates: list[str] | None = None,
     ) -> tuple[Json, Json, Json | None]:
         """An active (or trialing) subscription, its first invoice and the payment of that invoice."""
         now = self.clock()
@@ -509,6 +574,7 @@ class StripeStub:
             "current_period_start": now,
             "current_period_end": period_end,
             "subscription": subscription_id,
+            "tax_rates": [self.render(self.find("tax_rate", rate_id)) for rate_id in tax_rates or []],
         }
         subscription = self.add(
             {
@@ -531,7 +597,9 @@ class StripeStub:
         )
         unit = price["unit_amount"] or 0
         amount = 0 if trial_days or metered else unit * quantity
-        intent = self.add_payment_intent(amount, price["currency"], customer=customer) if amount else None
+        added, total_taxes = self._line_tax(amount, tax_rates or [])
+        total = amount + added
+        intent = self.add_payment_intent(total, price["currency"], customer=customer) if total else None
         invoice = self.add(
             {
                 "id": self.new_id("in"),
@@ -539,9 +607,11 @@ class StripeStub:
                 "status": "paid",
                 "customer": customer,
                 "currency": price["currency"],
-                "total": amount,
-                "amount_due": amount,
-                "amount_paid": amount,
+                "subtotal": amount,
+                "total": total,
+                "total_taxes": total_taxes,
+                "amount_due": total,
+                "amount_paid": total,
                 "parent": {
                     "type": "subscription_details",
                     "subscription_details": {"subscription": subscription_id, "metadata": dict(metadata)},
@@ -621,6 +691,10 @@ class StripeStub:
                 if item["price"]["recurring"]["usage_type"] == "metered":
                     raise StripeError(400, "Quantity cannot be set for metered prices", param="quantity")
                 item["quantity"] = int(change["quantity"])
+            if "tax_rates" in change:
+                item["tax_rates"] = [
+                    self.render(self.find("tax_rate", rate_id)) for rate_id in change["tax_rates"]
+                ]
         if "cancel_at_period_end" in params:
             subscription["cancel_at_period_end"] = _flag(params["cancel_at_period_end"])
             subscription["cancel_at"] = (

@@ -8,6 +8,8 @@ import pytest
 
 from fastapi_cashier.money import Money
 from fastapi_cashier.providers.base import InvoiceSnapshot, ProviderEvent, computes_tax
+from fastapi_cashier.providers.lemonsqueezy import LemonSqueezyProvider
+from fastapi_cashier.providers.lemonsqueezy._objects import invoice_snapshot as lemonsqueezy_invoice
 from fastapi_cashier.statuses import InvoiceStatus
 
 from ..http.conftest import Harness
@@ -77,3 +79,39 @@ async def test_without_a_reported_figure_the_tax_is_the_rest_of_the_total(tax_ha
     )
     invoice = await invoice_event(tax_harness, snapshot)
     assert (invoice["subtotal"], invoice["tax"], invoice["total"]) == (2500, 475, 2975)
+
+
+async def test_a_merchant_of_record_gets_no_tax_of_ours_and_invoices_one_offs_itself(
+    exclusive_harness: Harness,
+) -> None:
+    """Tax-exclusive prices, a German consumer: with the library computing tax the one-off would
+    charge 11.90; a merchant of record is asked for the 10.00 price and adds its own VAT."""
+    await exclusive_harness.client.put(
+        "/billing/me/billing-profile", json={"country": "DE"}, headers=exclusive_harness.auth("mor-buyer")
+    )
+    exclusive_harness.fake.computes_tax = True  # type: ignore[attr-defined]
+    paid = await exclusive_harness.pay_one_off("mor-buyer", amount=1000)
+    assert paid["session"]["amount"] == 1000
+    assert paid["session"]["tax"] is None
+    listing = await exclusive_harness.client.get(
+        "/billing/invoices", headers=exclusive_harness.auth("mor-buyer")
+    )
+    assert listing.json()["items"] == []
+
+
+def test_lemon_squeezy_reports_its_tax_and_the_line_is_the_rest() -> None:
+    attributes = {
+        "status": "paid",
+        "currency": "EUR",
+        "subtotal": 1999,
+        "discount_total": 0,
+        "tax": 319,
+        "tax_inclusive": True,
+        "total": 1999,
+        "subscription_id": 9,
+    }
+    snapshot = lemonsqueezy_invoice({"type": "subscription-invoices", "id": "77", "attributes": attributes})
+    assert snapshot.tax == 319
+    assert [line["amount"] for line in snapshot.lines] == [1680]
+    assert snapshot.total == Money(1999, "EUR")
+    assert LemonSqueezyProvider.computes_tax is True

@@ -56,7 +56,7 @@ __all__ = [
     "plan_fingerprint",
 ]
 
-PRODUCT_FIELDS = frozenset({"name", "description", "active", "metadata"})
+PRODUCT_FIELDS = frozenset({"name", "description", "active", "metadata", "tax_category"})
 #: What may change on a plan that something refers to.
 PLAN_MUTABLE_FIELDS = ("name", "active", "trial_days", "features")
 #: What makes the price; changeable only while nothing refers to the plan.
@@ -74,22 +74,26 @@ class CatalogService(CatalogSyncMixin):
         description: str | None = None,
         active: bool = True,
         metadata: Mapping[str, Any] | None = None,
+        tax_category: str | None = None,
     ) -> Product:
         """Add a product; its plans say how it is priced.
 
+        ``tax_category`` picks reduced VAT rates (``"ebooks"``; ``None``: the standard rate).
+
         Raises:
-            ValidationError: a blank or too long name or description.
+            ValidationError: a blank or too long name or description, an unknown tax category.
         """
         product = Product(
             name=check_name(name),
             description=check_description(description),
             active=check_flag(active, "active"),
             metadata_=check_metadata(metadata),
+            tax_category=self.svc.tax.check_category(tax_category),
         )
         return await self._products.add(product)
 
     async def update_product(self, product_id: uuid.UUID, **changes: Any) -> Product:
-        """Change a product's ``name``, ``description``, ``active`` or ``metadata``.
+        """Change a product's ``name``, ``description``, ``active``, ``metadata`` or ``tax_category``.
 
         Deactivating a product takes all its plans out of the public catalog.
 
@@ -107,6 +111,8 @@ class CatalogService(CatalogSyncMixin):
             product.active = check_flag(changes["active"], "active")
         if "metadata" in changes:
             product.metadata_ = check_metadata(changes["metadata"])
+        if "tax_category" in changes:
+            product.tax_category = self.svc.tax.check_category(changes["tax_category"])
         await self._products.flush()
         return product
 

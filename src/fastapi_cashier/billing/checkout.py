@@ -14,7 +14,7 @@ from ..db.models import CheckoutSession, Customer
 from ..errors import ConflictError, ProviderError, ValidationError
 from ..money import Money
 from ..pricing import PriceSpec, storable_period_total
-from ..providers.base import Capability, CheckoutRequest, PlanRef, require_capability
+from ..providers.base import Capability, CheckoutRequest, PlanRef, computes_tax, require_capability
 from ..statuses import CheckoutSessionStatus
 from ._base import DomainService, now
 
@@ -86,8 +86,17 @@ class CheckoutService(DomainService):
             money = _one_off_amount(amount, currency or self.svc.settings.default_currency)
             currency_code = money.currency
         # With tax on, the session carries net, tax and gross; a one-off payment charges the gross
-        # (the same amount with tax-inclusive prices, the amount plus its tax otherwise).
-        quote = await self.svc.tax.quote(customer.id, money.amount) if money is not None else None
+        # (the same amount with tax-inclusive prices, the amount plus its tax otherwise), and a
+        # subscription's provider is told the rate, so each invoice charges its gross.
+        # A merchant of record (Lemon Squeezy) computes and adds the tax itself: nothing here.
+        category = await self.svc.tax.plan_category(plan_id) if plan_id is not None else None
+        own_tax = not computes_tax(chosen)
+        tax = None
+        if plan_ref is not None and own_tax:
+            tax = await self.svc.tax.rate_ref(customer.id, category=category)
+        quote = None
+        if money is not None and own_tax:
+            quote = await self.svc.tax.quote(customer.id, money.amount, category=category)
         if quote is not None and money is not None and plan_ref is None:
             money = Money(quote.gross, money.currency)
 
@@ -130,6 +139,7 @@ class CheckoutService(DomainService):
                     reference=reference,
                     return_base_url=self.svc.base_url,
                     metadata=_metadata(row, customer, plan_ref),
+                    tax=tax,
                 )
             )
         except ProviderError as exc:

@@ -161,6 +161,7 @@ class CustomerService(DomainService):
         result = None
         if tax_id and self.svc.tax_ids.wants_check(tax_id):
             result = await self.svc.tax_ids.client().check(str(tax_id))
+        terms = await self.svc.tax.buyer_terms(customer.id)
         repo = BillingProfileRepository(session=self.session)
         profile = await repo.for_customer(customer.id)
         if profile is None:
@@ -176,6 +177,9 @@ class CustomerService(DomainService):
         if result is not None:
             self.svc.tax_ids.apply(profile, result)
         await repo.flush()
+        if await self.svc.tax.buyer_terms(customer.id) != terms:
+            # Other VAT from now on (another country, a number VIES confirmed): providers charge it.
+            await self.svc.tax.sync_provider_rates(customer.id)
         return profile
 
     async def set_tax_exemption(
@@ -190,6 +194,7 @@ class CustomerService(DomainService):
         if exempt and reason is None:
             raise ValidationError("a tax exemption needs its reason", field="reason")
         customer = await self.get(customer_id)
+        terms = await self.svc.tax.buyer_terms(customer.id)
         repo = BillingProfileRepository(session=self.session)
         profile = await repo.for_customer(customer.id, for_update=True)
         if profile is None:
@@ -198,6 +203,8 @@ class CustomerService(DomainService):
         profile.tax_exempt = exempt
         profile.tax_exempt_reason = reason if exempt else None
         await repo.flush()
+        if await self.svc.tax.buyer_terms(customer.id) != terms:
+            await self.svc.tax.sync_provider_rates(customer.id)
         return profile
 
     def reference(

@@ -207,6 +207,16 @@ class EventApplier(DomainService):
             provider_event_id=event.id,
             strict=False,
         )
+        if (
+            moved
+            and payment.status is PaymentStatus.SUCCEEDED
+            and checkout is not None
+            and checkout.mode == "payment"
+        ):
+            # A one-off payment gets its numbered invoice with the tax it was charged.
+            await self.svc.invoices.invoice_one_off(
+                payment, checkout, paid_at=event.occurred_at, provider_event_id=event.id
+            )
         await self._refund_from_payment(event, snapshot, payment)
         payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
         if not moved and payment.status is not snapshot.status:
@@ -418,6 +428,7 @@ class EventApplier(DomainService):
         ):
             return
         payments = PaymentRepository(session=self.session)
+        tax_amount = await self.svc.tax.refund_tax(payment, excess)
         if not await payments.add_refunded(payment.id, excess):
             return
         await self._record_external_refund(
@@ -425,6 +436,7 @@ class EventApplier(DomainService):
             payment,
             provider_refund_id=None,
             amount=excess,
+            tax_amount=tax_amount,
             reason=None,
             note=f"refunded at {event.provider}, reported as refunded_amount {snapshot.refunded_amount}",
         )
@@ -438,13 +450,16 @@ class EventApplier(DomainService):
         amount: int,
         reason: str | None,
         note: str | None = None,
+        tax_amount: int | None = None,
     ) -> None:
-        """A succeeded refund made at the provider, with its audit row (``note`` its reason)."""
+        """A succeeded refund made at the provider, with its audit row (``note`` its reason) and
+        its share of the payment's tax (decided before the refund was reserved)."""
         refund = Refund(
             payment_id=payment.id,
             provider=event.provider,
             provider_refund_id=provider_refund_id,
             amount=amount,
+            tax_amount=tax_amount,
             currency=payment.currency,
             status=RefundStatus.SUCCEEDED,
             reason=reason,
@@ -478,6 +493,7 @@ class EventApplier(DomainService):
             # Recorded from the payment's refunded_amount before this event arrived.
             adopted.provider_refund_id = snapshot.provider_refund_id
             return PROCESSED
+        tax_amount = await self.svc.tax.refund_tax(payment, snapshot.amount.amount)
         if not await payments.add_refunded(payment.id, snapshot.amount.amount):
             return _ignored("the refund exceeds what is left of the local payment")
         await self._record_external_refund(
@@ -485,6 +501,7 @@ class EventApplier(DomainService):
             payment,
             provider_refund_id=snapshot.provider_refund_id,
             amount=snapshot.amount.amount,
+            tax_amount=tax_amount,
             reason=snapshot.reason,
         )
         return PROCESSED

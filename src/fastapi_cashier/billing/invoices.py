@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -15,11 +16,13 @@ from ..db.model_repositories import (
     SequenceRepository,
     SubscriptionRepository,
 )
-from ..db.models import Invoice, InvoiceLine, Payment
+from ..db.models import CheckoutSession, Invoice, InvoiceLine, Payment
 from ..providers.base import InvoiceSnapshot, ProviderEvent, computes_tax
 from ..statuses import INVOICE_MACHINE, ChangeCause, InvoiceStatus
 from ._base import DomainService
 from .transitions import record_creation, transition
+
+logger = logging.getLogger("fastapi_cashier")
 
 __all__ = ["INVOICE_NUMBER_SEQUENCE", "InvoiceService", "format_invoice_number", "invoice_number_sequence"]
 
@@ -86,11 +89,7 @@ class InvoiceService(DomainService):
             return f"an invoice cannot move from {invoice.status.value} to {snapshot.status.value}"
         invoice.amount_paid = snapshot.amount_paid
         if snapshot.status in NUMBERED and invoice.number is None:
-            pattern, year = self.svc.settings.tax.invoice_number_format, _utc_year(event.occurred_at)
-            sequence = invoice_number_sequence(pattern, year)
-            value = await SequenceRepository(session=self.session).next_value(sequence)
-            invoice.number = format_invoice_number(value, pattern, year=year)
-            invoice.finalized_at = event.occurred_at
+            await self._number(invoice, event.occurred_at)
         if snapshot.status is InvoiceStatus.PAID and invoice.paid_at is None:
             invoice.paid_at = event.occurred_at
         await transition(
@@ -111,6 +110,71 @@ class InvoiceService(DomainService):
                 payment.invoice_id = invoice.id
         await self._invoices.flush()
         return None
+
+    async def _number(self, invoice: Invoice, moment: datetime) -> None:
+        """Give a finalised invoice the next number of its year's (or the only) counter."""
+        pattern, year = self.svc.settings.tax.invoice_number_format, _utc_year(moment)
+        value = await SequenceRepository(session=self.session).next_value(
+            invoice_number_sequence(pattern, year)
+        )
+        invoice.number = format_invoice_number(value, pattern, year=year)
+        invoice.finalized_at = moment
+
+    async def invoice_one_off(
+        self,
+        payment: Payment,
+        checkout: CheckoutSession | None,
+        *,
+        paid_at: datetime,
+        provider_event_id: str | None = None,
+        cause: ChangeCause = ChangeCause.WEBHOOK,
+        actor: str | None = None,
+    ) -> Invoice | None:
+        """The invoice of a paid one-off payment, numbered and paid at once; ``None`` when tax is off
+        or the payment has one already.
+
+        Written in the transaction that records the payment's success, so its number is taken
+        from the same gap-free counter as the subscription invoices and is given back if that
+        transaction rolls back. Its tax is the one quoted on the checkout session, whose gross
+        was charged (:meth:`~fastapi_cashier.billing.tax.TaxService.apply_to_charge`); a payment
+        without a checkout (a manual one an admin confirmed) is a gross amount taxed by the rules
+        of the day it was paid.
+        """
+        if payment.invoice_id is not None or payment.subscription_id is not None or not self.svc.tax.enabled:
+            return None
+        provider = self.svc.providers.get(payment.provider)
+        if provider is not None and computes_tax(provider):
+            return None  # a merchant of record invoices the buyer itself
+        invoice = Invoice(
+            customer_id=payment.customer_id,
+            status=InvoiceStatus.PAID,
+            currency=payment.currency,
+            subtotal=payment.amount,
+            tax=0,
+            total=payment.amount,
+            amount_paid=payment.amount,
+            provider=payment.provider,
+            paid_at=paid_at,
+            metadata_={"payment_id": str(payment.id)},
+        )
+        metadata = (checkout.metadata_ if checkout is not None else None) or {}
+        quote = metadata.get("tax") if isinstance(metadata.get("tax"), dict) else None
+        await self.svc.tax.apply_to_charge(
+            invoice,
+            gross=payment.amount,
+            description=payment.description
+            or (checkout.description if checkout is not None else None)
+            or "Payment",
+            quote=quote,
+            on=paid_at,
+        )
+        await self._number(invoice, paid_at)
+        await self._invoices.add(invoice)
+        payment.invoice_id = invoice.id
+        await record_creation(
+            self.svc, "invoice", invoice, cause=cause, actor=actor, provider_event_id=provider_event_id
+        )
+        return invoice
 
     async def _create(self, event: ProviderEvent, snapshot: InvoiceSnapshot) -> Invoice | None:
         subscription = None
@@ -158,6 +222,15 @@ class InvoiceService(DomainService):
             invoice, on=snapshot.period_start or event.occurred_at, provider_tax=provider_tax
         )
         if invoice.total != snapshot.total.amount:
+            # The provider charged another gross than the rules give today (a rate or a billing
+            # profile changed since it was told the rate): keep what it charged beside it.
+            logger.warning(
+                "invoice %s of %s: the provider's total %s differs from the computed %s",
+                snapshot.provider_invoice_id,
+                event.provider,
+                snapshot.total.amount,
+                invoice.total,
+            )
             invoice.metadata_ = {"provider_total": snapshot.total.amount}
         await self._invoices.add(invoice)
         await record_creation(

@@ -9,7 +9,7 @@ from ..db.model_repositories import CustomerRepository, PaymentRepository
 from ..db.models import Payment
 from ..errors import ConflictError, ValidationError
 from ..statuses import PAYMENT_MACHINE, ChangeCause, ManualPaymentMethod, PaymentStatus
-from ._base import DomainService
+from ._base import DomainService, now
 from .transitions import record_creation, transition
 
 __all__ = ["ADMIN_SETTABLE_STATUSES", "ManualPaymentService"]
@@ -91,7 +91,7 @@ class ManualPaymentService(DomainService):
             raise ValidationError(
                 f"status must be one of {allowed}; refunds use the refund endpoint", field="status"
             )
-        await transition(
+        moved = await transition(
             self.svc,
             "payment",
             payment,
@@ -101,4 +101,9 @@ class ManualPaymentService(DomainService):
             actor=actor,
             reason=reason,
         )
+        if moved and payment.status is PaymentStatus.SUCCEEDED:
+            # With tax on, the money received gets its numbered invoice, like a one-off checkout.
+            await self.svc.invoices.invoice_one_off(
+                payment, None, paid_at=now(), cause=ChangeCause.ADMIN, actor=actor
+            )
         return payment

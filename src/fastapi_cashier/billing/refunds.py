@@ -126,6 +126,8 @@ class RefundService(DomainService):
         provider_payment_id = payment.provider_payment_id
         if provider_payment_id is None:
             raise ConflictError("the payment has no provider payment id to refund")
+        # Its share of the payment's tax, decided under the payment's row lock (before the reservation).
+        tax_amount = await self.svc.tax.refund_tax(payment, amount)
         if not await self._payments.add_refunded(payment.id, amount):
             raise RefundExceedsPaymentError(
                 "another refund took what was left of this payment", details={"requested": amount}
@@ -134,6 +136,7 @@ class RefundService(DomainService):
             payment_id=payment.id,
             provider=payment.provider,
             amount=amount,
+            tax_amount=tax_amount,
             currency=payment.currency,
             status=RefundStatus.PENDING,
             reason=reason,

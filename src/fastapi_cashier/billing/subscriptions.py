@@ -131,6 +131,14 @@ class SubscriptionService(DomainService):
         )
         provider_id = subscription.provider_subscription_id
         assert provider_id is not None
+        # A new plan may be of another tax category (a reduced rate): the provider taxes it anew.
+        tax = (
+            await self.svc.tax.rate_ref(
+                subscription.customer_id, category=await self.svc.tax.plan_category(new_plan.id)
+            )
+            if new_plan is not None
+            else None
+        )
         await self.svc.commit()
         result = await provider.update_subscription(
             SubscriptionChange(
@@ -140,6 +148,7 @@ class SubscriptionService(DomainService):
                 plan=plan_ref if new_plan is not None else None,
                 quantity=quantity,
                 proration=proration,
+                tax=tax,
             )
         )
         if result.approval_url is not None:

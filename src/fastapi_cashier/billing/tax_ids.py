@@ -84,10 +84,17 @@ class TaxIdService(DomainService):
             counts[result.outcome.value] += 1
             profile = await repo.first(BillingProfile.id == profile_id, for_update=True)
             if profile is not None and profile.tax_id == tax_id:
-                self.apply(profile, result)
-                await repo.flush()
+                await self._apply_and_sync(profile, result)
             await self.svc.commit()
         return counts
+
+    async def _apply_and_sync(self, profile: BillingProfile, result: VIESResult) -> None:
+        """Record a check; when it changes the customer's VAT, tell the providers (after a commit)."""
+        terms = await self.svc.tax.buyer_terms(profile.customer_id)
+        self.apply(profile, result)
+        await BillingProfileRepository(session=self.session).flush()
+        if await self.svc.tax.buyer_terms(profile.customer_id) != terms:
+            await self.svc.tax.sync_provider_rates(profile.customer_id)
 
     async def check_now(self, profile_id: uuid.UUID) -> BillingProfile:
         """Check one profile's number now (an admin's "check again")."""
@@ -100,6 +107,5 @@ class TaxIdService(DomainService):
         result = await self.client().check(tax_id)
         profile = await repo.get(profile_id, for_update=True)
         if profile.tax_id == tax_id:
-            self.apply(profile, result)
-            await repo.flush()
+            await self._apply_and_sync(profile, result)
         return profile

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Final, Literal, NoReturn, Protocol, runtime_checkable
 
@@ -39,6 +40,7 @@ from ..statuses import (
     RefundStatus,
     SubscriptionStatus,
 )
+from ..tax.amounts import TaxLine, split_tax
 
 __all__ = [
     "CAPABILITY_PARTS",
@@ -76,6 +78,7 @@ __all__ = [
     "SubscriptionProvider",
     "SubscriptionResult",
     "SubscriptionSnapshot",
+    "TaxRateRef",
     "TierRef",
     "UsageProvider",
     "UsageReport",
@@ -209,6 +212,34 @@ class PlanRef:
 
 
 @dataclass(frozen=True, slots=True)
+class TaxRateRef:
+    """The VAT the library decided for a customer's subscription, for the provider to charge.
+
+    The library decides the rate (:func:`fastapi_cashier.tax.decide_tax`); a provider that
+    charges tax it did not compute (the fake, Stripe with tax rates) adds it to each invoice so
+    that what it charges equals the local invoice's gross, to the minor unit. A merchant of
+    record (:func:`computes_tax`) ignores it.
+
+    Attributes:
+        rate: The rate in percent (``Decimal("19")``, ``Decimal("5.5")``); ``0`` for a reverse
+            charge, an export or an exemption.
+        inclusive: The prices already include it (``tax.prices_include_tax``): the charge is the
+            price. Otherwise the provider adds the tax to the price.
+        country: The member state whose VAT it is; ``None`` when no VAT is due.
+        treatment: Why (a :class:`~fastapi_cashier.tax.TaxTreatment` value), for display.
+    """
+
+    rate: Decimal
+    inclusive: bool
+    country: str | None = None
+    treatment: str = "domestic"
+
+    def split(self, amount: int) -> TaxLine:
+        """Net, tax and gross of a price of ``amount`` minor units (half to even, as the library)."""
+        return split_tax(amount, self.rate, prices_include_tax=self.inclusive)
+
+
+@dataclass(frozen=True, slots=True)
 class CheckoutRequest:
     """Start a hosted checkout.
 
@@ -218,6 +249,9 @@ class CheckoutRequest:
         idempotency_key: Derived from ``session_id``; the same request retried gets the same
             provider object.
         mode: ``"payment"`` for ``amount``; ``"subscription"`` for ``plan`` x ``quantity``.
+        amount: What a one-off payment charges, tax included (the library adds it first).
+        tax: The VAT of a subscription's invoices (``None`` when tax is off); the provider adds
+            it to the plan's prices. A one-off ``amount`` carries its tax already.
         return_base_url: The absolute URL the router is mounted at, for providers whose hosted
             pages the router itself serves (the fake provider).
     """
@@ -236,6 +270,7 @@ class CheckoutRequest:
     reference: str | None = None
     return_base_url: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
+    tax: TaxRateRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +325,7 @@ class RefundResult:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionChange:
-    """Change a subscription's plan or quantity."""
+    """Change a subscription's plan or quantity; ``tax`` is the new plan's VAT (see :class:`TaxRateRef`)."""
 
     subscription_id: uuid.UUID
     idempotency_key: str
@@ -298,6 +333,7 @@ class SubscriptionChange:
     plan: PlanRef | None = None
     quantity: int | None = None
     proration: ProrationBehavior = ProrationBehavior.CREATE_PRORATIONS
+    tax: TaxRateRef | None = None
 
 
 @dataclass(frozen=True, slots=True)

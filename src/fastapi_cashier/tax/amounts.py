@@ -4,6 +4,10 @@ The rounding is per invoice: the lines of one rate are added up first and the ta
 is rounded once (half to even), so an invoice of many small lines carries no accumulated
 rounding error. Tax-exclusive prices: ``tax = round(net x rate / 100)``, ``gross = net + tax``.
 Tax-inclusive prices: ``net = round(gross x 100 / (100 + rate))``, ``tax = gross - net``.
+
+Refunds (:func:`refund_tax`) take a share of the payment's tax by a cumulative rule, so that
+the refunds of a payment never give back more tax than it carried and a full refund gives back
+exactly its tax, whatever the number and order of partial refunds.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-__all__ = ["TaxBreakdown", "TaxLine", "compute_tax", "split_tax"]
+__all__ = ["TaxBreakdown", "TaxLine", "compute_tax", "refund_tax", "split_tax"]
 
 _HUNDRED = Decimal(100)
 
@@ -76,3 +80,30 @@ def compute_tax(lines: Iterable[tuple[int, Decimal]], *, prices_include_tax: boo
         gross=sum(line.gross for line in per_rate),
         lines=per_rate,
     )
+
+
+def refund_tax(*, paid: int, tax: int, refunded_before: int, amount: int, tax_refunded_before: int) -> int:
+    """The tax inside a refund of ``amount`` from a payment of ``paid`` that carried ``tax``.
+
+    The rule: the tax share of everything refunded once this refund is made,
+    ``round_half_even(tax x (refunded_before + amount) / paid)``, less the tax the earlier
+    refunds took (``tax_refunded_before``), kept within ``0`` and both the refund's amount and
+    the tax left. So the refunds' tax adds up to the share of the total refunded (never more than
+    ``tax``), and the refund that brings the total to ``paid`` returns exactly the rest of the tax.
+
+    Raises:
+        ValueError: amounts out of range (a refund beyond the payment, a tax beyond it).
+    """
+    for name, value in (
+        ("paid", paid),
+        ("tax", tax),
+        ("refunded_before", refunded_before),
+        ("amount", amount),
+        ("tax_refunded_before", tax_refunded_before),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer number of minor units, got {value!r}")
+    if paid <= 0 or tax > paid or amount <= 0 or refunded_before + amount > paid:
+        raise ValueError(f"a refund of {amount} after {refunded_before} does not fit a payment of {paid}")
+    share = _round(Decimal(tax) * Decimal(refunded_before + amount) / Decimal(paid))
+    return max(0, min(share - tax_refunded_before, amount, tax - tax_refunded_before))

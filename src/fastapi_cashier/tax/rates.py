@@ -2,8 +2,11 @@
 
 Each entry says from which day a rate applies; the rate of a day is the latest entry on or
 before it. Rates are percentages as :class:`~decimal.Decimal` strings ("25.5"), never floats.
-Reduced rates for product tax categories are an extension point: hosts pass them in
-:attr:`~fastapi_cashier.settings.TaxSettings.reduced_rates` (see :class:`TaxRateTable`).
+
+Reduced rates belong to a product's tax category (:data:`TAX_CATEGORIES`). The package ships
+:data:`REDUCED_RATES` for ``ebooks``; hosts add categories or countries, or override a rate, in
+:attr:`~fastapi_cashier.settings.TaxSettings.reduced_rates` (see :class:`TaxRateTable`). A
+country without a reduced rate for a category charges its standard rate.
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-__all__ = ["EU_MEMBER_STATES", "STANDARD_RATES", "DatedRate", "TaxRateTable", "UnknownTaxRateError"]
+__all__ = [
+    "EBOOKS",
+    "EU_MEMBER_STATES",
+    "REDUCED_RATES",
+    "STANDARD_RATES",
+    "TAX_CATEGORIES",
+    "DatedRate",
+    "TaxRateTable",
+    "UnknownTaxRateError",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,43 @@ STANDARD_RATES: Mapping[str, tuple[DatedRate, ...]] = {
 
 EU_MEMBER_STATES = frozenset(STANDARD_RATES)
 
+#: Electronically supplied books and similar digital publications (Annex III point 6 of Directive
+#: 2006/112/EC as amended by Directive (EU) 2018/1713, which let member states tax them like
+#: printed books). Sold as a product with ``tax_category="ebooks"``.
+EBOOKS = "ebooks"
+
+#: Reduced rates per category and member state, dated like :data:`STANDARD_RATES`.
+#:
+#: Compiled from the member states' published e-publication rates (the dates they took effect
+#: since the 2018 directive; Germany's second half of 2020 at 5 %). States not listed had no
+#: reduced rate for e-books recorded here and charge their standard rate; a host that needs one
+#: adds it in ``tax.reduced_rates`` (which also overrides an entry here). Check the data against
+#: the European Commission's "Taxes in Europe" database before relying on it, as for any rate.
+REDUCED_RATES: Mapping[str, Mapping[str, tuple[DatedRate, ...]]] = {
+    EBOOKS: {
+        "AT": _rates(("2020-01-01", "10")),
+        "BE": _rates(("2020-01-01", "6")),
+        "CZ": _rates(("2020-01-01", "21"), ("2020-05-01", "10")),
+        "DE": _rates(("2020-01-01", "7"), ("2020-07-01", "5"), ("2021-01-01", "7")),
+        "ES": _rates(("2020-01-01", "21"), ("2020-04-23", "4")),
+        "FI": _rates(("2020-01-01", "10"), ("2025-01-01", "14")),
+        "FR": _rates(("2020-01-01", "5.5")),
+        "HR": _rates(("2020-01-01", "5")),
+        "IE": _rates(("2020-01-01", "9")),
+        "IT": _rates(("2020-01-01", "4")),
+        "LU": _rates(("2020-01-01", "3")),
+        "MT": _rates(("2020-01-01", "5")),
+        "NL": _rates(("2020-01-01", "9")),
+        "PL": _rates(("2020-01-01", "5")),
+        "PT": _rates(("2020-01-01", "6")),
+        "SE": _rates(("2020-01-01", "6")),
+        "SI": _rates(("2020-01-01", "5")),
+    },
+}
+
+#: The product tax categories the package knows; a product without one pays the standard rate.
+TAX_CATEGORIES = frozenset(REDUCED_RATES)
+
 
 class UnknownTaxRateError(LookupError):
     """No rate is known for this country, category and day."""
@@ -81,12 +130,22 @@ class TaxRateTable:
 
     Attributes:
         standard: Dated standard rates per member state (:data:`STANDARD_RATES` by default).
-        reduced: ``{category: {country: (DatedRate, ...)}}``; a category without an entry for a
-            country falls back to the country's standard rate.
+        reduced: ``{category: {country: (DatedRate, ...)}}`` (:data:`REDUCED_RATES` by
+            default); a category without an entry for a country falls back to the country's
+            standard rate.
     """
 
     standard: Mapping[str, Sequence[DatedRate]] = field(default_factory=lambda: STANDARD_RATES)
-    reduced: Mapping[str, Mapping[str, Sequence[DatedRate]]] = field(default_factory=dict)
+    reduced: Mapping[str, Mapping[str, Sequence[DatedRate]]] = field(default_factory=lambda: REDUCED_RATES)
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Sequence[DatedRate]]]) -> TaxRateTable:
+        """This table with ``overrides`` replacing (or adding) the history of a category's country."""
+        merged: dict[str, dict[str, Sequence[DatedRate]]] = {
+            category: dict(countries) for category, countries in self.reduced.items()
+        }
+        for category, countries in overrides.items():
+            merged.setdefault(category, {}).update(countries)
+        return TaxRateTable(standard=self.standard, reduced=merged)
 
     def rate(self, country: str, day: date, category: str | None = None) -> Decimal:
         """The rate in percent for ``country`` on ``day`` (of ``category`` when it has one).

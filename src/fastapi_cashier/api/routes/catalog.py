@@ -91,7 +91,11 @@ def build(payments: "PaymentsRouter") -> APIRouter:
         async def handler() -> tuple[int, Any]:
             async with payments.service() as svc:
                 product = await svc.catalog.create_product(
-                    body.name, description=body.description, active=body.active, metadata=body.metadata
+                    body.name,
+                    description=body.description,
+                    active=body.active,
+                    metadata=body.metadata,
+                    tax_category=body.tax_category,
                 )
                 await svc.commit()
                 return 201, dump(ProductOut, product)

@@ -1,7 +1,10 @@
 """Request and response bodies of the HTTP API, one module per area.
 
 Every request body derives from :class:`RequestBody` (unknown fields and NUL characters refused
-with a 422 naming the field), every response body from :class:`ResponseBody`.
+with a 422 naming the field), every response body from :class:`ResponseBody`. The modules:
+``payments`` (customers, billing profiles, checkout, payments, refunds), ``catalog``,
+``subscriptions`` (with invoices, usage and the portal), ``entitlements`` and ``webhooks``;
+every body is importable from this package too.
 """
 
 from ._base import (
@@ -17,17 +20,119 @@ from ._base import (
     dump,
     utc_representable,
 )
+from .catalog import (
+    PlanCreate,
+    PlanOut,
+    PlanUpdate,
+    PriceLineOut,
+    PricePreviewOut,
+    ProductCreate,
+    ProductOut,
+    ProductUpdate,
+    SyncOut,
+    TierIn,
+    TierOut,
+)
+from .entitlements import (
+    AdminCreditChange,
+    CreditBalanceOut,
+    CreditTransactionOut,
+    EntitledSubscriptionOut,
+    EntitlementsOut,
+)
+from .payments import (
+    AdminCustomerOut,
+    BillingProfileIn,
+    BillingProfileOut,
+    CheckoutSessionCreate,
+    CheckoutSessionOut,
+    CustomerOut,
+    CustomerUpdate,
+    ManualPaymentCreate,
+    PaymentOut,
+    PaymentStatusUpdate,
+    RefundCreate,
+    RefundOut,
+    StatusChangeOut,
+    SummaryOut,
+    TaxExemptionIn,
+    TaxQuoteOut,
+)
+from .subscriptions import (
+    CancelRequest,
+    InvoiceLineOut,
+    InvoiceOut,
+    PendingChangeOut,
+    PortalRequestIn,
+    PortalSessionOut,
+    SubscriptionOut,
+    SubscriptionUpdate,
+    TaxDetailsOut,
+    TaxLineOut,
+    UsageIn,
+    UsageOut,
+)
+from .webhooks import (
+    WebhookAttemptOut,
+    WebhookEventOut,
+)
 
 __all__ = [
+    "AdminCreditChange",
+    "AdminCustomerOut",
+    "BillingProfileIn",
+    "BillingProfileOut",
+    "CancelRequest",
+    "CheckoutSessionCreate",
+    "CheckoutSessionOut",
+    "CreditBalanceOut",
+    "CreditTransactionOut",
     "CurrencyCode",
+    "CustomerOut",
+    "CustomerUpdate",
+    "EntitledSubscriptionOut",
+    "EntitlementsOut",
     "Instant",
+    "InvoiceLineOut",
+    "InvoiceOut",
+    "ManualPaymentCreate",
     "MinorUnits",
     "Page",
+    "PaymentOut",
+    "PaymentStatusUpdate",
+    "PendingChangeOut",
+    "PlanCreate",
+    "PlanOut",
+    "PlanUpdate",
+    "PortalRequestIn",
+    "PortalSessionOut",
+    "PriceLineOut",
+    "PricePreviewOut",
+    "ProductCreate",
+    "ProductOut",
+    "ProductUpdate",
     "Reference",
+    "RefundCreate",
+    "RefundOut",
     "RequestBody",
     "ResponseBody",
     "ShortText",
+    "StatusChangeOut",
+    "SubscriptionOut",
+    "SubscriptionUpdate",
+    "SummaryOut",
+    "SyncOut",
+    "TaxDetailsOut",
+    "TaxExemptionIn",
+    "TaxLineOut",
+    "TaxQuoteOut",
+    "TierIn",
+    "TierOut",
     "Url",
+    "UsageIn",
+    "UsageOut",
+    "WebhookAttemptOut",
+    "WebhookEventOut",
     "dump",
     "utc_representable",
 ]

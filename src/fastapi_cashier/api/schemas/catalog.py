@@ -54,11 +54,17 @@ IntervalCount = Annotated[StrictInt, Field(ge=1, description="Intervals per bill
 TrialDays = Annotated[StrictInt, Field(ge=0, le=MAX_TRIAL_DAYS)]
 
 
+#: A product's VAT category for reduced rates (``ebooks``, or one of ``tax.reduced_rates``);
+#: a category the library does not know is refused with a 422 problem.
+TaxCategory = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
 class ProductCreate(RequestBody):
     name: Name
     description: Description | None = None
     active: bool = True
     metadata: Metadata | None = None
+    tax_category: TaxCategory | None = None
 
 
 class ProductUpdate(RequestBody):
@@ -68,6 +74,8 @@ class ProductUpdate(RequestBody):
     description: Description | None = None
     active: bool | None = None
     metadata: Metadata | None = None
+    #: ``null`` goes back to the standard rate.
+    tax_category: TaxCategory | None = None
 
 
 class ProductOut(ResponseBody):
@@ -75,6 +83,7 @@ class ProductOut(ResponseBody):
     name: str
     description: str | None
     active: bool
+    tax_category: str | None = None
     # The ORM attribute is ``metadata_`` (``metadata`` is SQLAlchemy's); a dict has ``metadata``.
     metadata: dict[str, Any] = Field(validation_alias=AliasChoices("metadata_", "metadata"))
     created_at: datetime

@@ -172,6 +172,9 @@ class RefundOut(ResponseBody):
     payment_id: uuid.UUID
     status: str
     amount: int
+    #: The VAT inside ``amount`` and the rest (``null`` for a payment without a taxed invoice).
+    tax_amount: int | None = None
+    net_amount: int | None = None
     currency: str
     reason: str | None
     provider_refund_id: str | None

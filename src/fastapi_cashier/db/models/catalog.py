@@ -32,6 +32,8 @@ class Product(UUIDPrimaryKey, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str | None] = mapped_column(sa.Text())
     active: Mapped[bool] = mapped_column(default=True)
+    #: The VAT category of what is sold (``ebooks`` ...) for reduced rates; ``None``: the standard rate.
+    tax_category: Mapped[str | None] = mapped_column(sa.String(40))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONDict, default=dict)
 
     plans: Mapped[list[Plan]] = relationship(back_populates="product", lazy="raise")

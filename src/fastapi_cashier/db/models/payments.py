@@ -130,6 +130,10 @@ class Refund(UUIDPrimaryKey, TimestampMixin, Base):
     __table_args__ = (
         sa.UniqueConstraint("provider", "provider_refund_id"),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.CheckConstraint(
+            "tax_amount IS NULL OR (tax_amount >= 0 AND tax_amount <= amount)",
+            name="tax_amount_within_amount",
+        ),
     )
 
     payment_id: Mapped[uuid.UUID] = mapped_column(
@@ -141,7 +145,14 @@ class Refund(UUIDPrimaryKey, TimestampMixin, Base):
     amount: Mapped[int] = mapped_column(BigAmount)
     currency: Mapped[str] = mapped_column(CurrencyCode)
     reason: Mapped[str | None] = mapped_column(sa.String(500))
+    #: The VAT inside ``amount`` (its share of the payment's tax); ``None`` for an untaxed payment.
+    tax_amount: Mapped[int | None] = mapped_column(BigAmount)
     failure_message: Mapped[str | None] = mapped_column(sa.String(500))
     #: A retriable provider fault left the refund pending: the background loop asks again.
     provider_fault: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     actor: Mapped[str | None] = mapped_column(sa.String(255))
+
+    @property
+    def net_amount(self) -> int | None:
+        """``amount`` without its VAT; ``None`` for an untaxed payment."""
+        return None if self.tax_amount is None else self.amount - self.tax_amount

@@ -34,6 +34,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ...pricing import add_interval
@@ -109,7 +110,9 @@ class SubscriptionBillingMixin:
         the rest of the period at the new price to the next renewal invoice; ``always_invoice``
         invoices and charges them now; ``none`` adds nothing. A trial is never prorated. The
         current period is kept; a new interval applies from the next renewal. Emits
-        ``subscription.updated`` (after the proration invoice's events, if any).
+        ``subscription.updated`` (after the proration invoice's events, if any). ``change.tax``
+        is the VAT of the invoices from then on (with no other change too, when the buyer's
+        terms changed).
 
         Raises:
             InvalidProviderRequestError: Unknown, ended or paused subscription, a quantity below
@@ -136,15 +139,20 @@ class SubscriptionBillingMixin:
         events: Emitted = []
         if (plan, quantity) != (sub.plan, sub.quantity):
             prorating = sub.status is not _S.TRIALING and change.proration is not ProrationBehavior.NONE
-            lines = sub.prorations(plan, quantity, self.now()) if prorating else []
+            tax = change.tax if change.tax is not None else sub.tax
+            lines = sub.prorations(plan, quantity, self.now(), tax=tax) if prorating else []
             if (plan.interval, plan.interval_count) != (sub.plan.interval, sub.plan.interval_count):
                 sub.anchor, sub.cycles = sub.current_period_end, 0
-            sub.plan, sub.quantity = plan, quantity
+            sub.plan, sub.quantity, sub.tax = plan, quantity, tax
             sub.metadata["plan_id"] = str(plan.id)
             if change.proration is ProrationBehavior.ALWAYS_INVOICE and lines:
                 events = self._bill(sub, lines, self.now(), sub.current_period_end, renewal=False)
             else:
                 sub.pending_lines.extend(lines)
+            events.append(self._updated(sub))
+        elif change.tax is not None and change.tax != sub.tax:
+            # Only the VAT changed (the buyer's terms did): from the next invoice on.
+            sub.tax = change.tax
             events.append(self._updated(sub))
         result = SubscriptionResult(self._snapshot(sub))
         self._remember("update_subscription", change.idempotency_key, change, result)
@@ -291,13 +299,16 @@ class SubscriptionBillingMixin:
             updated=now,
             trial_start=now if trial_end else None,
             trial_end=trial_end,
+            tax=session.tax,
         )
         self.subscriptions[sub.id] = sub
         session.subscription = sub.id
         if trial_end is not None:
-            lines = [InvoiceLine("Trial period", sub.quantity, 0, 0, now, trial_end, plan.id)]
+            lines = [
+                InvoiceLine("Trial period", sub.quantity, 0, 0, now, trial_end, plan.id, tax_rate=_rate(sub))
+            ]
         else:
-            lines = InvoiceLine.priced(plan, sub.quantity, now, sub.current_period_end)
+            lines = InvoiceLine.priced(plan, sub.quantity, now, sub.current_period_end, tax=sub.tax)
         invoice = self._new_invoice(new_id("in"), sub, lines, now, sub.current_period_end)
         invoice.status = InvoiceStatus.PAID
         events: Emitted = [(EventType.SUBSCRIPTION_CREATED, sub.to_object())]
@@ -333,11 +344,13 @@ class SubscriptionBillingMixin:
         if sub.plan.pricing_model is PricingModel.METERED:
             # Usage is billed in arrears for the period that ended; a trial's usage is free.
             used = 0 if trial_over else sub.used_in(ended_start)
-            lines = InvoiceLine.priced(sub.plan, sub.quantity, ended_start, ended_end, usage=used)
+            lines = InvoiceLine.priced(
+                sub.plan, sub.quantity, ended_start, ended_end, usage=used, tax=sub.tax
+            )
             period = (ended_start, ended_end)
         else:
             lines = InvoiceLine.priced(
-                sub.plan, sub.quantity, sub.current_period_start, sub.current_period_end
+                sub.plan, sub.quantity, sub.current_period_start, sub.current_period_end, tax=sub.tax
             )
             period = (sub.current_period_start, sub.current_period_end)
         lines += sub.pending_lines
@@ -365,8 +378,16 @@ class SubscriptionBillingMixin:
         invoice_id = new_id("in")
         total = sum(line.amount for line in lines)
         if total < 0:
-            lines = [*lines, InvoiceLine("Credit carried to the next invoice", 1, -total, -total, None, None)]
-            carried = InvoiceLine(f"Credit carried from invoice {invoice_id}", 1, total, total, None, None)
+            rate = _rate(sub)
+            lines = [
+                *lines,
+                InvoiceLine(
+                    "Credit carried to the next invoice", 1, -total, -total, None, None, tax_rate=rate
+                ),
+            ]
+            carried = InvoiceLine(
+                f"Credit carried from invoice {invoice_id}", 1, total, total, None, None, tax_rate=rate
+            )
             sub.pending_lines.append(carried)
         invoice = self._new_invoice(invoice_id, sub, lines, start, end)
         if invoice.total.is_zero:
@@ -423,6 +444,7 @@ class SubscriptionBillingMixin:
             metadata=metadata,
             created=now,
             updated=now,
+            prices_include_tax=sub.tax is not None and sub.tax.inclusive,
         )
         self.invoices[invoice.id] = invoice
         return invoice
@@ -469,3 +491,8 @@ class SubscriptionBillingMixin:
         snapshot = parse_snapshot("subscription", sub.to_object())
         assert isinstance(snapshot, SubscriptionSnapshot)
         return snapshot
+
+
+def _rate(sub: FakeSubscription) -> Decimal | None:
+    """The rate lines without a plan of their own (trial, carried credit) are taxed at."""
+    return sub.tax.rate if sub.tax is not None else None

@@ -95,6 +95,9 @@ class HostedCheckoutMixin:
             if request.plan is None:
                 raise refused("a subscription checkout needs a plan", field="plan")
             amount = check_plan(request.plan, request.quantity)
+            if request.tax is not None:
+                # What the first invoice charges: the price plus the VAT the library decided.
+                amount = Money(request.tax.split(amount.amount).gross, amount.currency)
             if request.plan.trial_days > 0:
                 amount = Money.zero(amount.currency)
         else:
@@ -134,6 +137,7 @@ class HostedCheckoutMixin:
             mode=request.mode,
             plan=plan,
             quantity=request.quantity if plan is not None else 1,
+            tax=request.tax if plan is not None else None,
         )
         session.url = f"{request.return_base_url.rstrip('/')}/fake/checkout/{session.id}"
         self.checkout_sessions[session.id] = session

@@ -12,6 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 from ...clock import utcnow
@@ -27,7 +28,8 @@ from ...statuses import (
     RefundStatus,
     SubscriptionStatus,
 )
-from ..base import EventType, PlanRef
+from ...tax.amounts import compute_tax
+from ..base import EventType, PlanRef, TaxRateRef
 
 __all__ = [
     "CARD_3DS",
@@ -127,6 +129,8 @@ class FakeCheckoutSession:
     quantity: int = 1
     subscription: str | None = None
     url: str | None = None
+    #: The VAT the library decided for the subscription this session starts.
+    tax: TaxRateRef | None = None
 
     def to_object(self) -> dict[str, Any]:
         """The session as it appears in ``data.object`` of an event."""
@@ -239,10 +243,19 @@ class InvoiceLine:
     period_end: datetime | None
     plan_id: uuid.UUID | None = None
     proration: bool = False
+    #: The VAT rate in percent the line is taxed at (``None``: no tax was asked for).
+    tax_rate: Decimal | None = None
 
     @classmethod
     def priced(
-        cls, plan: PlanRef, quantity: int, start: datetime, end: datetime, *, usage: int = 0
+        cls,
+        plan: PlanRef,
+        quantity: int,
+        start: datetime,
+        end: datetime,
+        *,
+        usage: int = 0,
+        tax: TaxRateRef | None = None,
     ) -> list[InvoiceLine]:
         """The plan's price for ``[start, end]``: for ``quantity``, or for ``usage`` when metered."""
         preview = price(PriceSpec.from_plan_ref(plan), quantity=quantity, usage=usage)
@@ -256,13 +269,14 @@ class InvoiceLine:
                 start,
                 end,
                 plan.id,
+                tax_rate=tax.rate if tax is not None else None,
             )
             for line in preview.lines
         ]
 
     def to_object(self) -> dict[str, Any]:
-        """The line as it appears in an invoice's ``lines``."""
-        return {
+        """The line as it appears in an invoice's ``lines`` (``tax_rate`` only when taxed)."""
+        obj = {
             "description": self.description,
             "quantity": self.quantity,
             "unit_amount": self.unit_amount,
@@ -272,6 +286,9 @@ class InvoiceLine:
             "period_end": _unix_or_none(self.period_end),
             "plan_id": None if self.plan_id is None else str(self.plan_id),
         }
+        if self.tax_rate is not None:
+            obj["tax_rate"] = str(self.tax_rate)
+        return obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +331,8 @@ class FakeSubscription:
     local_id: uuid.UUID | None = None
     pending_lines: list[InvoiceLine] = field(default_factory=list)
     usage: dict[str, FakeUsage] = field(default_factory=dict)
+    #: The VAT the library asked for; every invoice adds it (see :class:`FakeInvoice`).
+    tax: TaxRateRef | None = None
 
     def roll(self) -> None:
         """Start the next period where the current one ends."""
@@ -323,11 +342,14 @@ class FakeSubscription:
             self.anchor, self.plan.interval, self.plan.interval_count * self.cycles
         )
 
-    def prorations(self, plan: PlanRef, quantity: int, at: datetime) -> list[InvoiceLine]:
+    def prorations(
+        self, plan: PlanRef, quantity: int, at: datetime, *, tax: TaxRateRef | None = None
+    ) -> list[InvoiceLine]:
         """Move to ``plan`` x ``quantity`` at ``at``: credit the unused old price, charge the rest of the new.
 
         Both parts are split by :func:`~fastapi_cashier.pricing.prorate` over the current
-        period; a zero amount has no line.
+        period; a zero amount has no line. The credit is taxed at the old rate, the charge at
+        ``tax`` (the new plan's).
         """
         split = prorate(
             old=price(PriceSpec.from_plan_ref(self.plan), quantity=self.quantity).total,
@@ -337,12 +359,22 @@ class FakeSubscription:
             at=at,
         )
         candidates = [
-            (f"Unused time on {self.quantity} x {self.plan.name}", split.credit, self.plan.id),
-            (f"Remaining time on {quantity} x {plan.name}", split.charge, plan.id),
+            (f"Unused time on {self.quantity} x {self.plan.name}", split.credit, self.plan.id, self.tax),
+            (f"Remaining time on {quantity} x {plan.name}", split.charge, plan.id, tax),
         ]
         return [
-            InvoiceLine(text, 1, amount.amount, amount.amount, at, self.current_period_end, plan_id, True)
-            for text, amount, plan_id in candidates
+            InvoiceLine(
+                text,
+                1,
+                amount.amount,
+                amount.amount,
+                at,
+                self.current_period_end,
+                plan_id,
+                True,
+                line_tax.rate if line_tax is not None else None,
+            )
+            for text, amount, plan_id, line_tax in candidates
             if not amount.is_zero
         ]
 
@@ -375,7 +407,13 @@ class FakeSubscription:
 
 @dataclass(slots=True)
 class FakeInvoice:
-    """An invoice of a subscription; its total is the sum of its lines and never negative."""
+    """An invoice of a subscription; its total is never negative.
+
+    Its ``subtotal`` is the sum of its lines. Lines with a ``tax_rate`` are taxed as the library
+    taxes an invoice (:func:`~fastapi_cashier.tax.compute_tax`: summed per rate, rounded half to
+    even once per rate); with ``prices_include_tax`` the tax is inside the lines, otherwise it
+    is added, and ``total`` is what is charged.
+    """
 
     id: str
     status: InvoiceStatus
@@ -390,19 +428,35 @@ class FakeInvoice:
     updated: datetime
     amount_paid: int = 0
     payment: str | None = None
+    prices_include_tax: bool = False
+
+    @property
+    def subtotal(self) -> int:
+        """The sum of the lines."""
+        return sum(line.amount for line in self.lines)
+
+    @property
+    def tax(self) -> int:
+        """The tax of the lines that have a rate (0 when none has)."""
+        taxed = [(line.amount, line.tax_rate) for line in self.lines if line.tax_rate is not None]
+        if not taxed:
+            return 0
+        return compute_tax(taxed, prices_include_tax=self.prices_include_tax).tax
 
     @property
     def total(self) -> Money:
-        """The sum of the lines."""
-        return Money(sum(line.amount for line in self.lines), self.currency)
+        """What the invoice charges: the lines, plus their tax when prices exclude it."""
+        added = 0 if self.prices_include_tax else self.tax
+        return Money(self.subtotal + added, self.currency)
 
     def to_object(self) -> dict[str, Any]:
-        """The invoice as it appears in ``data.object`` of an event."""
-        return {
+        """The invoice as it appears in ``data.object`` of an event (``tax`` only when taxed)."""
+        obj = {
             "object": "invoice",
             "id": self.id,
             "status": self.status.value,
             "currency": self.currency,
+            "subtotal": self.subtotal,
             "total": self.total.amount,
             "amount_paid": self.amount_paid,
             "customer": self.customer,
@@ -415,6 +469,9 @@ class FakeInvoice:
             "created": unix_time(self.created),
             "updated": unix_time(self.updated),
         }
+        if any(line.tax_rate is not None for line in self.lines):
+            obj["tax"] = self.tax
+        return obj
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,6 +243,7 @@ def _invoice(obj: Mapping[str, Any]) -> InvoiceSnapshot:
         period_start=_time(obj, "period_start"),
         period_end=_time(obj, "period_end"),
         lines=tuple(_invoice_line(line) for line in lines),
+        tax=_int(obj, "tax") if obj.get("tax") is not None else None,
     )
 
 

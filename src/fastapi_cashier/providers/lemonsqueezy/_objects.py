@@ -190,12 +190,18 @@ _INVOICE_STATUSES: Final = {
 
 
 def invoice_snapshot(invoice: Mapping[str, Any]) -> InvoiceSnapshot:
-    """A subscription invoice, linked to its subscription and to its payment."""
+    """A subscription invoice, linked to its subscription and to its payment.
+
+    Lemon Squeezy is the merchant of record: its ``tax`` is the tax charged, recorded as is
+    (``InvoiceSnapshot.tax``); the line is the rest of the total (after any discount), so the
+    local invoice's net + tax is exactly the total charged, tax-inclusive or not.
+    """
     attrs = attributes(invoice)
     status = _INVOICE_STATUSES.get(str(attrs.get("status")))
     if status is None:
         raise MalformedResourceError(f"unknown subscription invoice status {attrs.get('status')!r}")
     total = integer(attrs, "total")
+    tax = integer(attrs, "tax", default=0)
     paid = status is InvoiceStatus.PAID
     return InvoiceSnapshot(
         provider_invoice_id=str(invoice["id"]),
@@ -207,11 +213,12 @@ def invoice_snapshot(invoice: Mapping[str, Any]) -> InvoiceSnapshot:
         lines=(
             {
                 "description": f"Subscription ({attrs.get('billing_reason') or 'renewal'})",
-                "amount": integer(attrs, "subtotal", default=total),
-                "tax": integer(attrs, "tax", default=0),
+                "amount": total - tax,
+                "tax": tax,
                 "discount": integer(attrs, "discount_total", default=0),
             },
         ),
+        tax=tax,
     )
 
 

@@ -63,6 +63,9 @@ catalog sync links plans to existing variants (the API cannot create any)."""
 class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
     """Lemon Squeezy through the library's own asynchronous JSON:API client.
 
+    A merchant of record (``computes_tax``): it computes and charges the VAT itself, so the
+    library adds none to its checkouts and records the tax its invoices report.
+
     Args:
         api_key: An API key of the store's mode (test or live).
         store_id: The store sales are made in.
@@ -80,6 +83,9 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
     Raises:
         ConfigurationError: No API key, no store, no webhook secret.
     """
+
+    #: A merchant of record: the tax of its invoices is its own (see ``computes_tax``).
+    computes_tax = True
 
     def __init__(
         self,

@@ -19,8 +19,9 @@ from ..base import (
     RefundRequest,
     RefundResult,
 )
-from ._base import StripeBase, refused, unix_time
+from ._base import refused, unix_time
 from ._objects import object_id, refund_status
+from ._tax_rates import TaxRatesMixin
 
 if TYPE_CHECKING:
     from stripe.params import CustomerCreateParams, RefundCreateParams
@@ -47,7 +48,7 @@ def _metadata(values: dict[str, str]) -> dict[str, str]:
     return {key[:40]: value[:_METADATA_VALUE_LIMIT] for key, value in values.items() if value}
 
 
-class PaymentsMixin(StripeBase):
+class PaymentsMixin(TaxRatesMixin):
     """``create_customer``, ``create_checkout``, ``refund`` and ``create_portal_session``."""
 
     _clock: Callable[[], datetime]
@@ -112,7 +113,11 @@ class PaymentsMixin(StripeBase):
             params["customer_email"] = request.customer.email
         if request.mode == "subscription":
             self._require(Capability.SUBSCRIPTIONS)
-            params["line_items"] = [self._subscription_line(request)]
+            line = self._subscription_line(request)
+            if request.tax is not None and not self.automatic_tax:
+                # The library's VAT on the item: Stripe adds it to every invoice of the subscription.
+                line["tax_rates"] = [await self._tax_rate_id(request.tax)]
+            params["line_items"] = [line]
             subscription_data: SessionCreateParamsSubscriptionData = {"metadata": metadata}
             if request.plan is not None and request.plan.trial_days > 0:
                 subscription_data["trial_period_days"] = request.plan.trial_days

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 from ...errors import InvalidProviderRequestError
 from ...statuses import PricingModel, SubscriptionStatus
 from ..base import Capability, SubscriptionChange, SubscriptionResult, UsageReport
-from ._base import StripeBase, refused, unix_time
+from ._base import refused, unix_time
 from ._catalog import METER_EVENT_KEY
 from ._objects import item_price, object_id, subscription_item, subscription_snapshot
+from ._tax_rates import TaxRatesMixin
 
 if TYPE_CHECKING:
     from stripe.params import SubscriptionUpdateParams, SubscriptionUpdateParamsItem
@@ -24,7 +25,7 @@ def _is_metered(price: dict[str, Any]) -> bool:
     return isinstance(recurring, dict) and recurring.get("usage_type") == "metered"
 
 
-class SubscriptionsMixin(StripeBase):
+class SubscriptionsMixin(TaxRatesMixin):
     """``update_subscription``, ``cancel_subscription``, ``resume_subscription``,
     ``pause_subscription`` and ``report_usage``."""
 
@@ -54,7 +55,7 @@ class SubscriptionsMixin(StripeBase):
                 synced price, or Stripe refused.
         """
         self._require(Capability.PLAN_CHANGE)
-        if change.plan is None and change.quantity is None:
+        if change.plan is None and change.quantity is None and change.tax is None:
             raise refused("give a plan and/or a quantity to change", field="plan")
         if change.quantity is not None and change.quantity < 1:
             raise refused("quantity must be at least 1", field="quantity")
@@ -74,6 +75,8 @@ class SubscriptionsMixin(StripeBase):
             metered = change.plan.pricing_model is PricingModel.METERED
         if change.quantity is not None and not metered:
             entry["quantity"] = change.quantity
+        if change.tax is not None and not getattr(self, "automatic_tax", False):
+            entry["tax_rates"] = [await self._tax_rate_id(change.tax)]
         params: SubscriptionUpdateParams = {
             "items": [entry],
             "proration_behavior": change.proration.value,

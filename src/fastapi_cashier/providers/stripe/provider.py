@@ -98,6 +98,7 @@ class StripeProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         self.capabilities = STRIPE_CAPABILITIES if capabilities is None else frozenset(capabilities)
         # With Stripe Tax, Stripe computes the tax and the library records what it reports.
         self.automatic_tax = self.computes_tax = automatic_tax
+        self._tax_rate_ids: dict[str, str] = {}
         self.api_version = api_version
         self.tolerance_seconds = tolerance_seconds
         self._secrets = secrets
