@@ -18,7 +18,7 @@ Lemon Squeezy (checkouts with custom data, orders, subscriptions) all fit:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -81,6 +81,7 @@ __all__ = [
     "UsageReport",
     "UsageSnapshot",
     "WebhookReceiver",
+    "cancels_at_period_end_locally",
     "check_adapter",
     "computes_tax",
     "require_capability",
@@ -105,6 +106,10 @@ class Capability(StrEnum):
     PLAN_CHANGE = "plan_change"
     CANCEL_NOW = "cancel_now"
     CANCEL_AT_PERIOD_END = "cancel_at_period_end"
+    #: The provider has no cancel at period end (PayPal): the library records
+    #: ``cancel_at_period_end`` itself and, when the period has ended, cancels now at the
+    #: provider from its background loop; resuming before then only clears the flag.
+    CANCELS_AT_PERIOD_END_LOCALLY = "cancels_at_period_end_locally"
     PAUSE = "pause"
     METERED_USAGE = "metered_usage"
     PORTAL = "portal"
@@ -151,6 +156,18 @@ def computes_tax(provider: PaymentProvider) -> bool:
     :attr:`InvoiceSnapshot.tax` instead of computing it from the billing profile.
     """
     return getattr(provider, "computes_tax", False) is True
+
+
+def cancels_at_period_end_locally(capabilities: Iterable[Capability]) -> bool:
+    """Whether the library itself keeps ``cancel_at_period_end`` for a provider with ``capabilities``.
+
+    True when it declares :attr:`Capability.CANCELS_AT_PERIOD_END_LOCALLY` and not the provider's
+    own :attr:`Capability.CANCEL_AT_PERIOD_END` (a provider's own mode always wins). The
+    provider's snapshots then never carry the flag: the local row is the authority for it.
+    """
+    declared = frozenset(capabilities)
+    local = Capability.CANCELS_AT_PERIOD_END_LOCALLY in declared
+    return local and Capability.CANCEL_AT_PERIOD_END not in declared
 
 
 def unsupported(provider: PaymentProvider, what: Capability | str) -> NoReturn:
@@ -582,7 +599,8 @@ class RefundProvider(Protocol):
 @runtime_checkable
 class SubscriptionProvider(Protocol):
     """:attr:`Capability.SUBSCRIPTIONS`; plan changes are :attr:`Capability.PLAN_CHANGE` and the
-    cancel modes :attr:`Capability.CANCEL_NOW` and :attr:`Capability.CANCEL_AT_PERIOD_END`."""
+    cancel modes :attr:`Capability.CANCEL_NOW` and :attr:`Capability.CANCEL_AT_PERIOD_END` (or
+    :attr:`Capability.CANCELS_AT_PERIOD_END_LOCALLY`, where the library keeps the flag itself)."""
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
         """Change a subscription's plan or quantity (with a proration the adapter declared)."""
@@ -693,6 +711,8 @@ _REFINES: Final[Mapping[Capability, Capability]] = {
     Capability.PLAN_CHANGE: Capability.SUBSCRIPTIONS,
     Capability.CANCEL_NOW: Capability.SUBSCRIPTIONS,
     Capability.CANCEL_AT_PERIOD_END: Capability.SUBSCRIPTIONS,
+    # The library cancels at the period end by cancelling now at the provider.
+    Capability.CANCELS_AT_PERIOD_END_LOCALLY: Capability.CANCEL_NOW,
     Capability.PAUSE: Capability.SUBSCRIPTIONS,
     Capability.METERED_USAGE: Capability.SUBSCRIPTIONS,
 }
