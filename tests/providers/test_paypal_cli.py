@@ -27,6 +27,7 @@ from fastapi_cashier.providers.paypal import PayPalProvider
 from ..http.conftest import Harness, settings_for
 from ..http.test_subscriptions import URLS, create_plan
 from .paypal_sandbox import PayPalSandbox
+from .paypal_sandbox.fixtures import sandbox_provider
 from .test_stripe_router import _prepare, _tables_made
 
 T = TypeVar("T")
@@ -65,16 +66,7 @@ def host(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Host]:
         asyncio.run(_prepare(database_url, clear=False))
         _tables_made.add(database_url)
     sandbox = PayPalSandbox()
-    provider = PayPalProvider(
-        client_id=sandbox.state.client_id,
-        client_secret=sandbox.state.client_secret,
-        webhook_id=sandbox.webhook_id,
-        api_base=sandbox.base_url,
-        transport=sandbox.transport,
-        cert_hosts={sandbox.cert_host},
-        trusted_roots=[sandbox.ca],
-        clock=lambda: sandbox.state.now,
-    )
+    provider = sandbox_provider(sandbox)
     database = {"url": database_url, "create_tables": False}
     settings = settings_for(database_url, database=database, fake=None, default_provider=None)
     payments = PaymentsRouter(settings, providers=[provider])

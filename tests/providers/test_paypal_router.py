@@ -9,102 +9,23 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 
-from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.db.models import WebhookEvent
-from fastapi_cashier.providers.paypal import PayPalProvider
 
-from ..http.conftest import Harness, settings_for
 from ..http.test_subscriptions import URLS, create_plan
-from .paypal_sandbox import PayPalSandbox
+from .paypal_sandbox.fixtures import PayPalHost
 
 pytestmark = pytest.mark.anyio
 
 
-@dataclass
-class PayPalHost:
-    harness: Harness
-    sandbox: PayPalSandbox
-    provider: PayPalProvider
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        return self.harness.client
-
-    async def deliver(self, headers: dict[str, str], body: bytes) -> httpx.Response:
-        return await self.client.post("/billing/webhooks/paypal", content=body, headers=headers)
-
-    async def deliver_all(self, events: list[tuple[dict[str, str], bytes]]) -> None:
-        for headers, body in events:
-            response = await self.deliver(headers, body)
-            assert response.status_code == 200, response.text
-
-    async def click(self, url: str, action: str = "approve") -> httpx.Response:
-        """The payer on PayPal's page (the sandbox's)."""
-        http = self.provider.client.http
-        page = await http.get(url)
-        assert page.status_code == 200
-        form_action = page.text.split('<form method="post" action="', 1)[1].split('"', 1)[0]
-        return await http.post(form_action, data={"action": action})
-
-    async def checkout(self, amount: int = 4359, currency: str = "EUR") -> dict[str, Any]:
-        created = await self.client.post(
-            "/billing/checkout-sessions",
-            json={
-                "amount": amount,
-                "currency": currency,
-                "description": "Booking 42",
-                "provider": "paypal",
-                **URLS,
-            },
-            headers=self.harness.auth("alice"),
-        )
-        assert created.status_code == 201, created.text
-        session: dict[str, Any] = created.json()
-        assert session["url"].startswith(self.sandbox.base_url)
-        return session
-
-    async def payments(self) -> list[dict[str, Any]]:
-        listed = await self.client.get("/billing/payments", headers=self.harness.auth("alice"))
-        assert listed.status_code == 200, listed.text
-        items: list[dict[str, Any]] = listed.json()["items"]
-        return items
-
-
 @pytest.fixture
-async def host(engine: Any, database_url: str) -> AsyncIterator[PayPalHost]:
-    sandbox = PayPalSandbox()
-    provider = PayPalProvider(
-        client_id=sandbox.state.client_id,
-        client_secret=sandbox.state.client_secret,
-        webhook_id=sandbox.webhook_id,
-        api_base=sandbox.base_url,
-        transport=sandbox.transport,
-        cert_hosts={sandbox.cert_host},
-        trusted_roots=[sandbox.ca],
-        clock=lambda: sandbox.state.now,
-    )
-    settings = settings_for(
-        database_url, database={"url": database_url, "create_tables": False}, default_provider="paypal"
-    )
-    payments = PaymentsRouter(settings, providers=[provider])
-    app = FastAPI()
-    app.include_router(payments, prefix="/billing")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            harness = Harness(app=app, payments=payments, client=client, settings=settings)
-            yield PayPalHost(harness, sandbox, provider)
-    assert provider.client.is_closed  # the router's shutdown closed the pool
+def host(paypal_host: PayPalHost) -> PayPalHost:
+    return paypal_host
 
 
 async def test_approve_return_then_webhooks_duplicated_and_shuffled(host: PayPalHost) -> None:
