@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
 
-from fastapi_cashier.db.models import WebhookEvent
+from fastapi_cashier.db.models import StatusChange, WebhookEvent
 
 from ..http.test_subscriptions import URLS, create_plan
 from .paypal_sandbox.fixtures import PayPalHost
@@ -228,3 +229,44 @@ async def test_a_pending_capture_stays_processing_until_completed(host: PayPalHo
     await host.deliver_all(host.sandbox.sent_events[sent:])
     [payment] = await host.payments()
     assert payment["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("order", ["as_sent", "reversed"])
+async def test_a_subscription_checkout_completes_when_its_subscription_activates(
+    host: PayPalHost, engine: Any, order: str
+) -> None:
+    plan = await create_plan(host.harness, pricing_model="flat", unit_amount=1200, currency="USD")
+    admin = host.harness.auth("root", admin=True)
+    synced = await host.client.post("/billing/admin/catalog/sync", json={"provider": "paypal"}, headers=admin)
+    assert synced.status_code == 200, synced.text
+    alice = host.harness.auth("alice")
+    created = await host.client.post(
+        "/billing/checkout-sessions",
+        json={"plan_id": plan["id"], "provider": "paypal", **URLS},
+        headers=alice,
+    )
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert (await host.click(session["url"])).status_code == 303
+    events = list(host.sandbox.sent_events)
+    types = [json.loads(body)["event_type"] for _, body in events]
+    assert not any(kind.startswith("CHECKOUT.") for kind in types), types  # PayPal sends none
+    await host.deliver_all(events if order == "as_sent" else events[::-1])
+    [sub] = (await host.client.get("/billing/subscriptions", headers=alice)).json()["items"]
+    assert sub["status"] == "active"
+    detail = await host.client.get(f"/billing/checkout-sessions/{session['id']}", headers=alice)
+    assert detail.json()["status"] == "complete"
+    async with engine.connect() as connection:
+        trail = (
+            await connection.execute(
+                sa.select(StatusChange.from_status, StatusChange.to_status, StatusChange.reason).where(
+                    StatusChange.entity_type == "checkout_session",
+                    StatusChange.entity_id == uuid.UUID(session["id"]),
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in trail] == [("open", "complete", "its subscription became active")]
+    # Every delivery again (PayPal retries): nothing moves twice.
+    await host.deliver_all(events)
+    detail = await host.client.get(f"/billing/checkout-sessions/{session['id']}", headers=alice)
+    assert detail.json()["status"] == "complete"
