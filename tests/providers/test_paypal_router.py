@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from fastapi_cashier.db.models import StatusChange, WebhookEvent
+from fastapi_cashier.db.models import Payment, StatusChange, WebhookEvent
 
 from ..http.test_subscriptions import URLS, create_plan
 from .paypal_sandbox.fixtures import PayPalHost
@@ -85,17 +85,61 @@ async def test_refunds_partial_then_the_rest(host: PayPalHost) -> None:
     assert too_much.status_code == 409, too_much.text
 
 
-async def test_a_declined_capture_answers_a_problem_and_keeps_the_checkout_open(host: PayPalHost) -> None:
+async def test_a_declined_capture_sends_the_payer_back_to_the_host_with_the_payment_failed(
+    host: PayPalHost, engine: Any
+) -> None:
     session = await host.checkout()
     back = urlsplit((await host.click(session["url"], "approve_declined")).headers["location"])
     declined = await host.client.get(f"{back.path}?{back.query}")
-    assert declined.status_code == 402, declined.text
-    assert declined.json()["code"] == "payment_declined"
+    assert declined.status_code == 303, declined.text
+    assert declined.headers["location"] == f"{URLS['cancel_url']}?checkout=declined"
+    assert host.sandbox.state.captures == {}
+    [payment] = await host.payments()
+    assert (payment["status"], payment["amount"], payment["provider_payment_id"]) == ("failed", 4359, None)
     detail = await host.client.get(
         f"/billing/checkout-sessions/{session['id']}", headers=host.harness.auth("alice")
     )
-    assert detail.json()["status"] == "open"
+    assert detail.json()["status"] == "open"  # the payer may approve again at PayPal
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(Payment.failure_code, Payment.checkout_session_id).where(
+                    Payment.id == uuid.UUID(payment["id"])
+                )
+            )
+        ).one()
+        trail = (
+            await connection.execute(
+                sa.select(StatusChange.from_status, StatusChange.to_status, StatusChange.cause).where(
+                    StatusChange.entity_id == uuid.UUID(payment["id"])
+                )
+            )
+        ).all()
+    assert (row.failure_code, str(row.checkout_session_id)) == ("INSTRUMENT_DECLINED", session["id"])
+    assert [(a, b, str(getattr(c, "value", c))) for a, b, c in trail] == [(None, "failed", "api")]
+
+    # The approval webhook tries the capture too: declined again, recorded on the same payment,
+    # and the event is processed (not retried: the same approval would be declined again).
+    [(headers, body)] = host.sandbox.sent_events
+    delivered = await host.deliver(headers, body)
+    assert delivered.status_code == 200, delivered.text
+    assert delivered.json()["status"] == "processed"
+    # A reload of the return page: the same redirect, still nothing captured, one payment.
+    again = await host.client.get(f"{back.path}?{back.query}")
+    assert again.headers["location"] == f"{URLS['cancel_url']}?checkout=declined"
     assert host.sandbox.state.captures == {}
+    assert [p["status"] for p in await host.payments()] == ["failed"]
+
+
+def test_the_declined_redirect_keeps_the_cancel_urls_own_query() -> None:
+    from fastapi_cashier.billing.checkout import with_query
+
+    assert with_query("https://shop.example/cart?step=2#top", checkout="declined") == (
+        "https://shop.example/cart?step=2&checkout=declined#top"
+    )
+    assert with_query("https://shop.example/cart?checkout=old", checkout="declined") == (
+        "https://shop.example/cart?checkout=declined"
+    )
 
 
 @pytest.mark.parametrize("tamper", ["body", "webhook_id", "cert_host", "stale", "no_signature"])

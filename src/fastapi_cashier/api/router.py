@@ -399,12 +399,17 @@ class PaymentsRouter(APIRouter):
                 admin=self.current_admin,
                 route_class=ProblemRoute,
                 problem_responses=problem_responses,
+                finish_checkout=self._finish_checkout,
             )
             self.include_router(provider.routes(host), prefix=f"/{name}")
 
     async def _complete_checkout(self, session_id: uuid.UUID) -> Any:
         async with self.service() as svc:
             return await svc.checkout.complete(session_id)
+
+    async def _finish_checkout(self, session_id: uuid.UUID) -> str:
+        async with self.service() as svc:
+            return await svc.checkout.finish(session_id)
 
     @staticmethod
     def base_url(request: Request) -> str:

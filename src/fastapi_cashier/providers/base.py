@@ -666,6 +666,10 @@ class ProviderHost:
             included) as ``POST /webhooks/{name}``.
         complete_checkout: Completes an approved checkout by its local id, exactly once per
             checkout (for a return route of a :class:`CheckoutCompleter`).
+        finish_checkout: Completes it as ``complete_checkout`` does and answers where to send the
+            payer: the checkout's ``success_url``, or, when the provider declined the completion
+            (the payment is then recorded ``failed``), its ``cancel_url`` with
+            ``checkout=declined`` added to the query.
         admin: A FastAPI dependency admitting only admins.
         route_class: The route class that answers errors as problems.
         problem_responses: Builds the OpenAPI ``responses`` of the given problem statuses.
@@ -676,6 +680,7 @@ class ProviderHost:
     admin: Callable[..., Any]
     route_class: type[APIRoute]
     problem_responses: Callable[..., dict[int | str, dict[str, Any]]]
+    finish_checkout: Callable[[uuid.UUID], Awaitable[str]]
 
 
 @runtime_checkable
