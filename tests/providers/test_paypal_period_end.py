@@ -33,7 +33,9 @@ async def subscribed(host: PayPalHost) -> dict[str, Any]:
     """Alice's active PayPal subscription (2 seats), as the API shows it."""
     plan = await create_plan(host.harness, pricing_model="per_unit", unit_amount=900, currency="USD")
     admin = host.harness.auth("root", admin=True)
-    synced = await host.client.post("/billing/admin/catalog/sync", json={"provider": "paypal"}, headers=admin)
+    synced = await host.client.post(
+        "/billing/admin/catalog/sync", params={"provider": "paypal"}, headers=admin
+    )
     assert synced.status_code == 200, synced.text
     created = await host.client.post(
         "/billing/checkout-sessions",

@@ -281,7 +281,9 @@ async def test_a_subscription_checkout_completes_when_its_subscription_activates
 ) -> None:
     plan = await create_plan(host.harness, pricing_model="flat", unit_amount=1200, currency="USD")
     admin = host.harness.auth("root", admin=True)
-    synced = await host.client.post("/billing/admin/catalog/sync", json={"provider": "paypal"}, headers=admin)
+    synced = await host.client.post(
+        "/billing/admin/catalog/sync", params={"provider": "paypal"}, headers=admin
+    )
     assert synced.status_code == 200, synced.text
     alice = host.harness.auth("alice")
     created = await host.client.post(
