@@ -159,3 +159,23 @@ async def test_an_unchanged_plan_is_kept_and_a_changed_one_replaced(
     # Synced again as it is: kept, nothing new.
     assert (await sync_plans(paypal_client, [replace(yearly, provider_price_id=third)]))[ref.id] == third
     assert len(paypal_sandbox.state.plans) == 3
+
+
+async def test_a_plan_deactivated_at_paypal_is_activated_again_when_it_bills_the_same(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
+) -> None:
+    ref = plan(PricingModel.FLAT)
+    first = (await sync_plans(paypal_client, [ref]))[ref.id]
+    # Someone deactivated it in PayPal's dashboard.
+    await paypal_client.post(
+        f"/v1/billing/plans/{first}/deactivate", operation="deactivate in the dashboard", request_id="dash-1"
+    )
+    assert paypal_sandbox.state.plans[first]["status"] == "INACTIVE"
+    again = (await sync_plans(paypal_client, [replace(ref, provider_price_id=first)]))[ref.id]
+    assert again == first
+    assert paypal_sandbox.state.plans[first]["status"] == "ACTIVE"
+    activations = [
+        call for call in paypal_sandbox.state.calls if call[1] == f"/v1/billing/plans/{first}/activate"
+    ]
+    assert activations == [("POST", f"/v1/billing/plans/{first}/activate", f"activate-{first}")]
+    assert len(paypal_sandbox.state.plans) == 1
