@@ -505,6 +505,30 @@ def catalog_sync(provider: str | None, app_path: str | None) -> None:
 
 
 @main.group()
+def subscriptions() -> None:
+    """Subscriptions: the work the background loop does, run by hand or from a scheduler."""
+
+
+@subscriptions.command("cancel-due")
+@click.option("--limit", default=100, show_default=True, help="At most this many subscriptions in this run.")
+@_app_option
+def subscriptions_cancel_due(limit: int, app_path: str | None) -> None:
+    """Cancel at the provider the subscriptions set to cancel at a period end that has passed,
+    for providers without a cancel at period end of their own (PayPal). Safe beside the loop."""
+
+    async def work(payments: PaymentsRouter) -> list[uuid.UUID]:
+        return await payments.cancel_due_subscriptions(limit=limit)
+
+    try:
+        cancelled = _run_with_router(app_path, work)
+    except CashierError as exc:
+        raise click.ClickException(exc.message) from exc
+    for subscription_id in cancelled:
+        click.echo(f"cancelled {subscription_id}")
+    click.echo(f"{len(cancelled)} subscriptions cancelled at their period end")
+
+
+@main.group()
 def tax() -> None:
     """VAT: the VIES checks of the customers' VAT numbers."""
 

@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 from .errors import InvalidTransitionError
 
 __all__ = [
+    "CHECKOUT_SESSION_MACHINE",
     "INVOICE_MACHINE",
     "PAYMENT_MACHINE",
     "REFUND_MACHINE",
@@ -234,5 +235,15 @@ INVOICE_MACHINE: StatusMachine[InvoiceStatus] = StatusMachine(
         _I.UNCOLLECTIBLE: frozenset({_I.PAID, _I.VOID}),
         _I.PAID: frozenset(),
         _I.VOID: frozenset(),
+    },
+)
+
+_C = CheckoutSessionStatus
+CHECKOUT_SESSION_MACHINE: StatusMachine[CheckoutSessionStatus] = StatusMachine(
+    "checkout session",
+    {
+        _C.OPEN: frozenset({_C.COMPLETE, _C.EXPIRED}),
+        _C.COMPLETE: frozenset(),
+        _C.EXPIRED: frozenset(),
     },
 )

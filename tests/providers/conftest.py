@@ -1,4 +1,5 @@
-"""Fixtures of the provider tests: the Stripe stub, a Stripe provider talking to it, localstripe."""
+"""Fixtures of the provider tests: the Stripe stub, a Stripe provider talking to it, localstripe;
+the PayPal sandbox, a client on it and a host app on it (from :mod:`.paypal_sandbox.fixtures`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from fastapi_cashier.providers.stripe import StripeProvider
 
 from .contract import ROTATED_SECRET, SECRET, Clock
+from .paypal_sandbox.fixtures import paypal_client, paypal_host, paypal_sandbox  # noqa: F401 - fixtures
 from .servers import localstripe_installed, run_localstripe
 from .stripe_stub import StripeStub
 

@@ -72,7 +72,12 @@ TOLERANCE = 300
 START = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
 #: Capabilities an adapter refuses by itself when they are switched off (the library checks
 #: them first too); the others either have no method (webhooks) or are not offered at all.
-SELF_REFUSED = frozenset(Capability) - {Capability.WEBHOOKS, Capability.CHECKOUT_COMPLETION}
+SELF_REFUSED = frozenset(Capability) - {
+    Capability.WEBHOOKS,
+    Capability.CHECKOUT_COMPLETION,
+    # The library acts on it (it cancels at the period end itself); the adapter has no call to refuse.
+    Capability.CANCELS_AT_PERIOD_END_LOCALLY,
+}
 CUSTOMER = CustomerRef(id=uuid.UUID(int=7), external_id="user-7", email="grace@example.com", name="Grace")
 
 

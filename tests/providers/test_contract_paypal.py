@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from fastapi_cashier.money import Money
-from fastapi_cashier.providers.paypal import PayPalProvider
 from fastapi_cashier.providers.paypal._amounts import to_paypal_amount
 
 from .contract import TOLERANCE, Clock, ContractHarness, ProviderContract
 from .paypal_sandbox import PayPalSandbox
+from .paypal_sandbox.fixtures import sandbox_provider
 
 
 class PayPalHarness(ContractHarness):
@@ -21,17 +21,7 @@ class PayPalHarness(ContractHarness):
         self.sandbox = PayPalSandbox()
         self.clock = Clock()
         self.clock.now = self.sandbox.state.now
-        self.paypal = PayPalProvider(
-            client_id=self.sandbox.state.client_id,
-            client_secret=self.sandbox.state.client_secret,
-            webhook_id=self.sandbox.webhook_id,
-            api_base=self.sandbox.base_url,
-            tolerance_seconds=TOLERANCE,
-            transport=self.sandbox.transport,
-            cert_hosts={self.sandbox.cert_host},
-            trusted_roots=[self.sandbox.ca],
-            clock=self.clock,
-        )
+        self.paypal = sandbox_provider(self.sandbox, clock=self.clock, tolerance_seconds=TOLERANCE)
         self.provider = self.paypal
 
     async def _click(self, path: str) -> None:

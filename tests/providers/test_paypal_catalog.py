@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -19,23 +18,6 @@ from .paypal_sandbox import PayPalSandbox
 from .paypal_spec import assert_matches
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def sandbox() -> PayPalSandbox:
-    return PayPalSandbox()
-
-
-@pytest.fixture
-async def client(sandbox: PayPalSandbox) -> AsyncIterator[PayPalClient]:
-    client = PayPalClient(
-        client_id=sandbox.state.client_id,
-        client_secret=sandbox.state.client_secret,
-        api_base=sandbox.base_url,
-        transport=sandbox.transport,
-    )
-    yield client
-    await client.aclose()
 
 
 def plan(model: PricingModel = PricingModel.FLAT, **changes: object) -> PlanRef:
@@ -91,18 +73,18 @@ TIERS = (TierRef(up_to=5, unit_amount=1000), TierRef(up_to=None, unit_amount=800
     ],
 )
 async def test_pricing_models_become_plans(
-    sandbox: PayPalSandbox,
-    client: PayPalClient,
+    paypal_sandbox: PayPalSandbox,
+    paypal_client: PayPalClient,
     ref: PlanRef,
     scheme: dict[str, object],
     quantity_supported: bool,
 ) -> None:
     body = plan_request(ref, product_id(ref))
     assert_matches("billing_subscriptions_v1", "plan_request_POST", body)
-    synced = await sync_plans(client, [ref])
-    created = sandbox.state.plans[synced[ref.id]]
+    synced = await sync_plans(paypal_client, [ref])
+    created = paypal_sandbox.state.plans[synced[ref.id]]
     assert created["product_id"] == product_id(ref)
-    assert sandbox.state.products[product_id(ref)]["name"] == "Pro"
+    assert paypal_sandbox.state.products[product_id(ref)]["name"] == "Pro"
     assert created["quantity_supported"] is quantity_supported
     [regular] = created["billing_cycles"]
     assert regular["tenure_type"] == "REGULAR"
@@ -110,10 +92,12 @@ async def test_pricing_models_become_plans(
     assert {key: value for key, value in regular["pricing_scheme"].items() if key in scheme} == scheme
 
 
-async def test_a_trial_is_a_free_trial_cycle(sandbox: PayPalSandbox, client: PayPalClient) -> None:
+async def test_a_trial_is_a_free_trial_cycle(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
+) -> None:
     ref = plan(trial_days=14, interval=BillingInterval.YEAR)
-    synced = await sync_plans(client, [ref])
-    trial, regular = sandbox.state.plans[synced[ref.id]]["billing_cycles"]
+    synced = await sync_plans(paypal_client, [ref])
+    trial, regular = paypal_sandbox.state.plans[synced[ref.id]]["billing_cycles"]
     assert trial == {
         "frequency": {"interval_unit": "DAY", "interval_count": 14},
         "tenure_type": "TRIAL",
@@ -138,40 +122,60 @@ async def test_a_trial_is_a_free_trial_cycle(sandbox: PayPalSandbox, client: Pay
     ],
 )
 async def test_what_paypal_cannot_bill_is_refused_before_anything_is_created(
-    sandbox: PayPalSandbox, client: PayPalClient, ref: PlanRef, capability: str | None
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, ref: PlanRef, capability: str | None
 ) -> None:
     fine = plan()
     with pytest.raises(ValidationError) as caught:
-        await sync_plans(client, [fine, ref])
+        await sync_plans(paypal_client, [fine, ref])
     if capability is not None:
         assert isinstance(caught.value, UnsupportedCapabilityError)
         assert caught.value.details["capability"] == capability
         assert caught.value.details["plan_id"] == str(ref.id)
-    assert sandbox.state.plans == {}
-    assert sandbox.state.products == {}
+    assert paypal_sandbox.state.plans == {}
+    assert paypal_sandbox.state.products == {}
 
 
 async def test_an_unchanged_plan_is_kept_and_a_changed_one_replaced(
-    sandbox: PayPalSandbox, client: PayPalClient
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
 ) -> None:
     ref = plan(PricingModel.PER_UNIT)
-    first = (await sync_plans(client, [ref]))[ref.id]
+    first = (await sync_plans(paypal_client, [ref]))[ref.id]
     same = replace(ref, provider_price_id=first)
-    assert (await sync_plans(client, [same]))[ref.id] == first
-    assert len(sandbox.state.plans) == 1
+    assert (await sync_plans(paypal_client, [same]))[ref.id] == first
+    assert len(paypal_sandbox.state.plans) == 1
 
     cheaper = replace(same, unit_amount=Money(1200, "USD"))
-    second = (await sync_plans(client, [cheaper]))[ref.id]
+    second = (await sync_plans(paypal_client, [cheaper]))[ref.id]
     assert second != first
-    assert sandbox.state.plans[first]["status"] == "INACTIVE"
-    regular = sandbox.state.plans[second]["billing_cycles"][0]
+    assert paypal_sandbox.state.plans[first]["status"] == "INACTIVE"
+    regular = paypal_sandbox.state.plans[second]["billing_cycles"][0]
     assert regular["pricing_scheme"]["fixed_price"] == {"currency_code": "USD", "value": "12.00"}
 
     yearly = replace(cheaper, interval=BillingInterval.YEAR, provider_price_id=second)
-    third = (await sync_plans(client, [yearly]))[ref.id]
+    third = (await sync_plans(paypal_client, [yearly]))[ref.id]
     assert third not in (first, second)
-    assert sandbox.state.plans[third]["billing_cycles"][0]["frequency"]["interval_unit"] == "YEAR"
-    assert len(sandbox.state.products) == 1
+    assert paypal_sandbox.state.plans[third]["billing_cycles"][0]["frequency"]["interval_unit"] == "YEAR"
+    assert len(paypal_sandbox.state.products) == 1
     # Synced again as it is: kept, nothing new.
-    assert (await sync_plans(client, [replace(yearly, provider_price_id=third)]))[ref.id] == third
-    assert len(sandbox.state.plans) == 3
+    assert (await sync_plans(paypal_client, [replace(yearly, provider_price_id=third)]))[ref.id] == third
+    assert len(paypal_sandbox.state.plans) == 3
+
+
+async def test_a_plan_deactivated_at_paypal_is_activated_again_when_it_bills_the_same(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
+) -> None:
+    ref = plan(PricingModel.FLAT)
+    first = (await sync_plans(paypal_client, [ref]))[ref.id]
+    # Someone deactivated it in PayPal's dashboard.
+    await paypal_client.post(
+        f"/v1/billing/plans/{first}/deactivate", operation="deactivate in the dashboard", request_id="dash-1"
+    )
+    assert paypal_sandbox.state.plans[first]["status"] == "INACTIVE"
+    again = (await sync_plans(paypal_client, [replace(ref, provider_price_id=first)]))[ref.id]
+    assert again == first
+    assert paypal_sandbox.state.plans[first]["status"] == "ACTIVE"
+    activations = [
+        call for call in paypal_sandbox.state.calls if call[1] == f"/v1/billing/plans/{first}/activate"
+    ]
+    assert activations == [("POST", f"/v1/billing/plans/{first}/activate", f"activate-{first}")]
+    assert len(paypal_sandbox.state.plans) == 1

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import types
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,11 +24,13 @@ from fastapi import FastAPI
 
 from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.cli import main
+from fastapi_cashier.db.models import Subscription
 from fastapi_cashier.providers.paypal import PayPalProvider
 
 from ..http.conftest import Harness, settings_for
 from ..http.test_subscriptions import URLS, create_plan
 from .paypal_sandbox import PayPalSandbox
+from .paypal_sandbox.fixtures import sandbox_provider
 from .test_stripe_router import _prepare, _tables_made
 
 T = TypeVar("T")
@@ -65,16 +69,7 @@ def host(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Host]:
         asyncio.run(_prepare(database_url, clear=False))
         _tables_made.add(database_url)
     sandbox = PayPalSandbox()
-    provider = PayPalProvider(
-        client_id=sandbox.state.client_id,
-        client_secret=sandbox.state.client_secret,
-        webhook_id=sandbox.webhook_id,
-        api_base=sandbox.base_url,
-        transport=sandbox.transport,
-        cert_hosts={sandbox.cert_host},
-        trusted_roots=[sandbox.ca],
-        clock=lambda: sandbox.state.now,
-    )
+    provider = sandbox_provider(sandbox)
     database = {"url": database_url, "create_tables": False}
     settings = settings_for(database_url, database=database, fake=None, default_provider=None)
     payments = PaymentsRouter(settings, providers=[provider])
@@ -179,3 +174,60 @@ def test_catalog_sync_and_reconcile(host: Host) -> None:
     assert (after["status"], after["refunded_amount"]) == ("partially_refunded", 2000)
     final = host.cli("reconcile", "--provider", "paypal")
     assert final.exit_code == 0, final.output
+
+
+def test_subscriptions_cancel_due_cancels_at_paypal_once_the_period_has_ended(host: Host) -> None:
+    async def subscribe(harness: Harness) -> dict[str, Any]:
+        plan = await create_plan(harness, pricing_model="flat", unit_amount=900, currency="USD", name="Solo")
+        admin = harness.auth("root", admin=True)
+        synced = await harness.client.post(
+            "/billing/admin/catalog/sync", params={"provider": "paypal"}, headers=admin
+        )
+        assert synced.status_code == 200, synced.text
+        alice = harness.auth("alice")
+        created = await harness.client.post(
+            "/billing/checkout-sessions",
+            json={"plan_id": plan["id"], "provider": "paypal", **URLS},
+            headers=alice,
+        )
+        assert created.status_code == 201, created.text
+        assert (await click(host.provider, created.json()["url"])).status_code == 303
+        for headers, body in host.sandbox.sent_events:
+            delivered = await harness.client.post("/billing/webhooks/paypal", content=body, headers=headers)
+            assert delivered.status_code == 200, delivered.text
+        [sub] = (await harness.client.get("/billing/subscriptions", headers=alice)).json()["items"]
+        ending = await harness.client.post(
+            f"/billing/subscriptions/{sub['id']}/cancel", json={"at_period_end": True}, headers=alice
+        )
+        assert ending.status_code == 200, ending.text
+        result: dict[str, Any] = ending.json()
+        return result
+
+    sub = host.run(subscribe)
+    assert (sub["status"], sub["cancel_at_period_end"]) == ("active", True)
+    early = host.cli("subscriptions", "cancel-due")
+    assert early.exit_code == 0, early.output
+    assert early.stdout.splitlines()[-1] == "0 subscriptions cancelled at their period end"
+
+    # The library's clock passes the period end (PayPal's has not billed again yet).
+    async def period_ended(harness: Harness) -> None:
+        async with harness.payments.service() as svc:
+            row = await svc.session.get(Subscription, uuid.UUID(sub["id"]))
+            assert row is not None
+            row.current_period_end = datetime.now(UTC) - timedelta(minutes=1)
+
+    host.run(period_ended)
+    due = host.cli("subscriptions", "cancel-due")
+    assert due.exit_code == 0, due.output
+    assert due.stdout.splitlines() == [
+        f"cancelled {sub['id']}",
+        "1 subscriptions cancelled at their period end",
+    ]
+    again = host.cli("subscriptions", "cancel-due")
+    assert again.stdout.splitlines()[-1] == "0 subscriptions cancelled at their period end"
+    cancels = [
+        path for method, path, _ in host.sandbox.state.calls if method == "POST" and path.endswith("/cancel")
+    ]
+    assert len(cancels) == 1
+    [paypal_sub] = host.sandbox.state.subscriptions.values()
+    assert paypal_sub["status"] == "CANCELLED"

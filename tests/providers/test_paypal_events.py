@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -39,23 +38,6 @@ SESSION = uuid.UUID("5b0c9a52-7d1e-4c1b-9a57-0f3c6f0b9a11")
 CUSTOMER = uuid.UUID("0e8b1c70-2f4e-4d7a-8d35-7a3c1e55b0c2")
 
 
-@pytest.fixture
-def sandbox() -> PayPalSandbox:
-    return PayPalSandbox()
-
-
-@pytest.fixture
-async def client(sandbox: PayPalSandbox) -> AsyncIterator[PayPalClient]:
-    client = PayPalClient(
-        client_id=sandbox.state.client_id,
-        client_secret=sandbox.state.client_secret,
-        api_base=sandbox.base_url,
-        transport=sandbox.transport,
-    )
-    yield client
-    await client.aclose()
-
-
 def test_local_ids_round_trip_through_custom_id() -> None:
     encoded = encode_local_ids({"checkout_session_id": SESSION, "customer_id": CUSTOMER, "reference": "x"})
     assert encoded == f"cs={SESSION};cu={CUSTOMER}"
@@ -66,22 +48,24 @@ def test_local_ids_round_trip_through_custom_id() -> None:
         assert decode_local_ids(foreign) == {}
 
 
-async def test_a_one_off_payment_story(sandbox: PayPalSandbox, client: PayPalClient) -> None:
+async def test_a_one_off_payment_story(paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient) -> None:
     order_request = json.loads(json.dumps(ORDER))
     order_request["purchase_units"][0]["custom_id"] = encode_local_ids({"checkout_session_id": SESSION})
-    order = await client.post("/v2/checkout/orders", operation="create", request_id="c-1", json=order_request)
-    await click(client, link(order, "payer-action"), "approve")
-    captured = await client.post(
+    order = await paypal_client.post(
+        "/v2/checkout/orders", operation="create", request_id="c-1", json=order_request
+    )
+    await click(paypal_client, link(order, "payer-action"), "approve")
+    captured = await paypal_client.post(
         f"/v2/checkout/orders/{order['id']}/capture", operation="capture", request_id="k"
     )
     capture_id = captured["purchase_units"][0]["payments"]["captures"][0]["id"]
-    await client.post(
+    await paypal_client.post(
         f"/v2/payments/captures/{capture_id}/refund",
         operation="refund",
         request_id="r-1",
         json={"amount": {"currency_code": "EUR", "value": "3.59"}},
     )
-    approved, completed, refunded = (parse_event(body) for _, body in sandbox.sent_events)
+    approved, completed, refunded = (parse_event(body) for _, body in paypal_sandbox.sent_events)
 
     assert (approved.type, approved.object_kind, approved.object_id) == (
         "checkout.approved",
@@ -121,22 +105,24 @@ async def test_a_one_off_payment_story(sandbox: PayPalSandbox, client: PayPalCli
     # The order, re-read, carries the refunded total of its capture.
     from fastapi_cashier.providers.paypal._objects import capture_of_order, payment_snapshot
 
-    fetched = await client.get(f"/v2/checkout/orders/{order['id']}", operation="read")
+    fetched = await paypal_client.get(f"/v2/checkout/orders/{order['id']}", operation="read")
     capture = capture_of_order(fetched)
     assert capture is not None
     again = payment_snapshot(capture, order=fetched)
     assert (again.status, again.refunded_amount) == (PaymentStatus.PARTIALLY_REFUNDED, 359)
 
 
-async def test_pending_then_completed_capture(sandbox: PayPalSandbox, client: PayPalClient) -> None:
-    order = await client.post("/v2/checkout/orders", operation="create", request_id="c-1", json=ORDER)
-    await click(client, link(order, "payer-action"), "approve_echeck")
-    captured = await client.post(
+async def test_pending_then_completed_capture(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
+) -> None:
+    order = await paypal_client.post("/v2/checkout/orders", operation="create", request_id="c-1", json=ORDER)
+    await click(paypal_client, link(order, "payer-action"), "approve_echeck")
+    captured = await paypal_client.post(
         f"/v2/checkout/orders/{order['id']}/capture", operation="capture", request_id="k"
     )
     capture_id = captured["purchase_units"][0]["payments"]["captures"][0]["id"]
-    await sandbox.complete_pending_capture(capture_id, deny=True)
-    pending, denied = (parse_event(body) for _, body in sandbox.sent_events[1:])
+    await paypal_sandbox.complete_pending_capture(capture_id, deny=True)
+    pending, denied = (parse_event(body) for _, body in paypal_sandbox.sent_events[1:])
     assert pending.type == "payment.processing"
     assert isinstance(pending.snapshot, PaymentSnapshot)
     assert pending.snapshot.status is PaymentStatus.PROCESSING
@@ -145,15 +131,15 @@ async def test_pending_then_completed_capture(sandbox: PayPalSandbox, client: Pa
     assert denied.snapshot.status is PaymentStatus.FAILED
 
 
-async def test_a_subscription_story(sandbox: PayPalSandbox, client: PayPalClient) -> None:
-    product = await client.post(
+async def test_a_subscription_story(paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient) -> None:
+    product = await paypal_client.post(
         "/v1/catalogs/products", operation="create", request_id="p", json={"name": "Team", "type": "SERVICE"}
     )
-    plan = await client.post(
+    plan = await paypal_client.post(
         "/v1/billing/plans", operation="create", request_id="pl", json=plan_request(product["id"])
     )
     custom_id = encode_local_ids({"checkout_session_id": SESSION})
-    sub = await client.post(
+    sub = await paypal_client.post(
         "/v1/billing/subscriptions",
         operation="create",
         request_id="s",
@@ -167,17 +153,17 @@ async def test_a_subscription_story(sandbox: PayPalSandbox, client: PayPalClient
             },
         },
     )
-    await click(client, link(sub, "approve"), "approve")
-    await sandbox.advance(14 * 86400)
-    sandbox.fail_next_payment(sub["id"])
-    await sandbox.advance(31 * 86400)
-    await client.post(
+    await click(paypal_client, link(sub, "approve"), "approve")
+    await paypal_sandbox.advance(14 * 86400)
+    paypal_sandbox.fail_next_payment(sub["id"])
+    await paypal_sandbox.advance(31 * 86400)
+    await paypal_client.post(
         f"/v1/billing/subscriptions/{sub['id']}/suspend", operation="s", request_id="s1", json={"reason": "r"}
     )
-    await client.post(
+    await paypal_client.post(
         f"/v1/billing/subscriptions/{sub['id']}/cancel", operation="c", request_id="c1", json={"reason": "r"}
     )
-    events = [parse_event(body) for _, body in sandbox.sent_events]
+    events = [parse_event(body) for _, body in paypal_sandbox.sent_events]
     assert [event.type for event in events] == [
         "subscription.created",
         "subscription.updated",

@@ -9,102 +9,24 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from fastapi import FastAPI
 
-from fastapi_cashier import PaymentsRouter
-from fastapi_cashier.db.models import WebhookEvent
-from fastapi_cashier.providers.paypal import PayPalProvider
+from fastapi_cashier.db.models import Payment, StatusChange, WebhookEvent
 
-from ..http.conftest import Harness, settings_for
 from ..http.test_subscriptions import URLS, create_plan
-from .paypal_sandbox import PayPalSandbox
+from .paypal_sandbox.fixtures import PayPalHost
 
 pytestmark = pytest.mark.anyio
 
 
-@dataclass
-class PayPalHost:
-    harness: Harness
-    sandbox: PayPalSandbox
-    provider: PayPalProvider
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        return self.harness.client
-
-    async def deliver(self, headers: dict[str, str], body: bytes) -> httpx.Response:
-        return await self.client.post("/billing/webhooks/paypal", content=body, headers=headers)
-
-    async def deliver_all(self, events: list[tuple[dict[str, str], bytes]]) -> None:
-        for headers, body in events:
-            response = await self.deliver(headers, body)
-            assert response.status_code == 200, response.text
-
-    async def click(self, url: str, action: str = "approve") -> httpx.Response:
-        """The payer on PayPal's page (the sandbox's)."""
-        http = self.provider.client.http
-        page = await http.get(url)
-        assert page.status_code == 200
-        form_action = page.text.split('<form method="post" action="', 1)[1].split('"', 1)[0]
-        return await http.post(form_action, data={"action": action})
-
-    async def checkout(self, amount: int = 4359, currency: str = "EUR") -> dict[str, Any]:
-        created = await self.client.post(
-            "/billing/checkout-sessions",
-            json={
-                "amount": amount,
-                "currency": currency,
-                "description": "Booking 42",
-                "provider": "paypal",
-                **URLS,
-            },
-            headers=self.harness.auth("alice"),
-        )
-        assert created.status_code == 201, created.text
-        session: dict[str, Any] = created.json()
-        assert session["url"].startswith(self.sandbox.base_url)
-        return session
-
-    async def payments(self) -> list[dict[str, Any]]:
-        listed = await self.client.get("/billing/payments", headers=self.harness.auth("alice"))
-        assert listed.status_code == 200, listed.text
-        items: list[dict[str, Any]] = listed.json()["items"]
-        return items
-
-
 @pytest.fixture
-async def host(engine: Any, database_url: str) -> AsyncIterator[PayPalHost]:
-    sandbox = PayPalSandbox()
-    provider = PayPalProvider(
-        client_id=sandbox.state.client_id,
-        client_secret=sandbox.state.client_secret,
-        webhook_id=sandbox.webhook_id,
-        api_base=sandbox.base_url,
-        transport=sandbox.transport,
-        cert_hosts={sandbox.cert_host},
-        trusted_roots=[sandbox.ca],
-        clock=lambda: sandbox.state.now,
-    )
-    settings = settings_for(
-        database_url, database={"url": database_url, "create_tables": False}, default_provider="paypal"
-    )
-    payments = PaymentsRouter(settings, providers=[provider])
-    app = FastAPI()
-    app.include_router(payments, prefix="/billing")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            harness = Harness(app=app, payments=payments, client=client, settings=settings)
-            yield PayPalHost(harness, sandbox, provider)
-    assert provider.client.is_closed  # the router's shutdown closed the pool
+def host(paypal_host: PayPalHost) -> PayPalHost:
+    return paypal_host
 
 
 async def test_approve_return_then_webhooks_duplicated_and_shuffled(host: PayPalHost) -> None:
@@ -163,17 +85,61 @@ async def test_refunds_partial_then_the_rest(host: PayPalHost) -> None:
     assert too_much.status_code == 409, too_much.text
 
 
-async def test_a_declined_capture_answers_a_problem_and_keeps_the_checkout_open(host: PayPalHost) -> None:
+async def test_a_declined_capture_sends_the_payer_back_to_the_host_with_the_payment_failed(
+    host: PayPalHost, engine: Any
+) -> None:
     session = await host.checkout()
     back = urlsplit((await host.click(session["url"], "approve_declined")).headers["location"])
     declined = await host.client.get(f"{back.path}?{back.query}")
-    assert declined.status_code == 402, declined.text
-    assert declined.json()["code"] == "payment_declined"
+    assert declined.status_code == 303, declined.text
+    assert declined.headers["location"] == f"{URLS['cancel_url']}?checkout=declined"
+    assert host.sandbox.state.captures == {}
+    [payment] = await host.payments()
+    assert (payment["status"], payment["amount"], payment["provider_payment_id"]) == ("failed", 4359, None)
     detail = await host.client.get(
         f"/billing/checkout-sessions/{session['id']}", headers=host.harness.auth("alice")
     )
-    assert detail.json()["status"] == "open"
+    assert detail.json()["status"] == "open"  # the payer may approve again at PayPal
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                sa.select(Payment.failure_code, Payment.checkout_session_id).where(
+                    Payment.id == uuid.UUID(payment["id"])
+                )
+            )
+        ).one()
+        trail = (
+            await connection.execute(
+                sa.select(StatusChange.from_status, StatusChange.to_status, StatusChange.cause).where(
+                    StatusChange.entity_id == uuid.UUID(payment["id"])
+                )
+            )
+        ).all()
+    assert (row.failure_code, str(row.checkout_session_id)) == ("INSTRUMENT_DECLINED", session["id"])
+    assert [(a, b, str(getattr(c, "value", c))) for a, b, c in trail] == [(None, "failed", "api")]
+
+    # The approval webhook tries the capture too: declined again, recorded on the same payment,
+    # and the event is processed (not retried: the same approval would be declined again).
+    [(headers, body)] = host.sandbox.sent_events
+    delivered = await host.deliver(headers, body)
+    assert delivered.status_code == 200, delivered.text
+    assert delivered.json()["status"] == "processed"
+    # A reload of the return page: the same redirect, still nothing captured, one payment.
+    again = await host.client.get(f"{back.path}?{back.query}")
+    assert again.headers["location"] == f"{URLS['cancel_url']}?checkout=declined"
     assert host.sandbox.state.captures == {}
+    assert [p["status"] for p in await host.payments()] == ["failed"]
+
+
+def test_the_declined_redirect_keeps_the_cancel_urls_own_query() -> None:
+    from fastapi_cashier.billing.checkout import with_query
+
+    assert with_query("https://shop.example/cart?step=2#top", checkout="declined") == (
+        "https://shop.example/cart?step=2&checkout=declined#top"
+    )
+    assert with_query("https://shop.example/cart?checkout=old", checkout="declined") == (
+        "https://shop.example/cart?checkout=declined"
+    )
 
 
 @pytest.mark.parametrize("tamper", ["body", "webhook_id", "cert_host", "stale", "no_signature"])
@@ -240,10 +206,12 @@ async def test_a_subscription_through_approval_renewal_revise_suspend_activate_c
     assert paused.status_code == 200, paused.text
     resumed = await host.client.post(f"/billing/subscriptions/{sub['id']}/resume", headers=alice)
     assert resumed.status_code == 200, resumed.text
+    # PayPal has no cancel at period end: the library keeps the flag (test_paypal_period_end.py).
     at_end = await host.client.post(
         f"/billing/subscriptions/{sub['id']}/cancel", json={"at_period_end": True}, headers=alice
     )
-    assert at_end.status_code == 422, at_end.text
+    assert at_end.status_code == 200, at_end.text
+    assert (at_end.json()["status"], at_end.json()["cancel_at_period_end"]) == ("active", True)
     now = await host.client.post(
         f"/billing/subscriptions/{sub['id']}/cancel", json={"at_period_end": False}, headers=alice
     )
@@ -305,3 +273,46 @@ async def test_a_pending_capture_stays_processing_until_completed(host: PayPalHo
     await host.deliver_all(host.sandbox.sent_events[sent:])
     [payment] = await host.payments()
     assert payment["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("order", ["as_sent", "reversed"])
+async def test_a_subscription_checkout_completes_when_its_subscription_activates(
+    host: PayPalHost, engine: Any, order: str
+) -> None:
+    plan = await create_plan(host.harness, pricing_model="flat", unit_amount=1200, currency="USD")
+    admin = host.harness.auth("root", admin=True)
+    synced = await host.client.post(
+        "/billing/admin/catalog/sync", params={"provider": "paypal"}, headers=admin
+    )
+    assert synced.status_code == 200, synced.text
+    alice = host.harness.auth("alice")
+    created = await host.client.post(
+        "/billing/checkout-sessions",
+        json={"plan_id": plan["id"], "provider": "paypal", **URLS},
+        headers=alice,
+    )
+    assert created.status_code == 201, created.text
+    session = created.json()
+    assert (await host.click(session["url"])).status_code == 303
+    events = list(host.sandbox.sent_events)
+    types = [json.loads(body)["event_type"] for _, body in events]
+    assert not any(kind.startswith("CHECKOUT.") for kind in types), types  # PayPal sends none
+    await host.deliver_all(events if order == "as_sent" else events[::-1])
+    [sub] = (await host.client.get("/billing/subscriptions", headers=alice)).json()["items"]
+    assert sub["status"] == "active"
+    detail = await host.client.get(f"/billing/checkout-sessions/{session['id']}", headers=alice)
+    assert detail.json()["status"] == "complete"
+    async with engine.connect() as connection:
+        trail = (
+            await connection.execute(
+                sa.select(StatusChange.from_status, StatusChange.to_status, StatusChange.reason).where(
+                    StatusChange.entity_type == "checkout_session",
+                    StatusChange.entity_id == uuid.UUID(session["id"]),
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in trail] == [("open", "complete", "its subscription became active")]
+    # Every delivery again (PayPal retries): nothing moves twice.
+    await host.deliver_all(events)
+    detail = await host.client.get(f"/billing/checkout-sessions/{session['id']}", headers=alice)
+    assert detail.json()["status"] == "complete"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,87 +35,78 @@ HEADERS = (
 )
 
 
-@pytest.fixture
-def sandbox() -> PayPalSandbox:
-    return PayPalSandbox()
-
-
-@pytest.fixture
-async def client(sandbox: PayPalSandbox) -> AsyncIterator[PayPalClient]:
-    client = PayPalClient(
-        client_id=sandbox.state.client_id,
-        client_secret=sandbox.state.client_secret,
-        api_base=sandbox.base_url,
-        transport=sandbox.transport,
-    )
-    yield client
-    await client.aclose()
-
-
-def make_verifier(sandbox: PayPalSandbox, client: PayPalClient, *, postback: bool = True) -> WebhookVerifier:
+def make_verifier(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, *, postback: bool = True
+) -> WebhookVerifier:
     return WebhookVerifier(
-        webhook_id=sandbox.webhook_id,
+        webhook_id=paypal_sandbox.webhook_id,
         certificates=CertificateStore(
-            client.http, allowed_hosts={sandbox.cert_host}, trusted_roots=[sandbox.ca]
+            paypal_client.http, allowed_hosts={paypal_sandbox.cert_host}, trusted_roots=[paypal_sandbox.ca]
         ),
-        postback=client.verify_webhook_signature if postback else None,
+        postback=paypal_client.verify_webhook_signature if postback else None,
         tolerance_seconds=300,
-        now=lambda: sandbox.state.now,
+        now=lambda: paypal_sandbox.state.now,
     )
 
 
-async def delivery(sandbox: PayPalSandbox) -> tuple[dict[str, str], bytes]:
-    return await sandbox.emit(
+async def delivery(paypal_sandbox: PayPalSandbox) -> tuple[dict[str, str], bytes]:
+    return await paypal_sandbox.emit(
         "PAYMENT.CAPTURE.COMPLETED", "capture", {"id": "2GG279541U471931P"}, "Payment completed"
     )
 
 
-async def test_a_delivery_verifies(sandbox: PayPalSandbox, client: PayPalClient) -> None:
-    headers, body = await delivery(sandbox)
-    transmission = await make_verifier(sandbox, client).verify(headers, body)
+async def test_a_delivery_verifies(paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient) -> None:
+    headers, body = await delivery(paypal_sandbox)
+    transmission = await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
     assert transmission.id == headers["PAYPAL-TRANSMISSION-ID"]
     # Header names arrive in any case (PayPal sends Paypal-Transmission-Id).
     lower = {name.title(): value for name, value in headers.items()}
-    await make_verifier(sandbox, client).verify(lower, body)
+    await make_verifier(paypal_sandbox, paypal_client).verify(lower, body)
 
 
-async def test_the_certificate_is_cached(sandbox: PayPalSandbox, client: PayPalClient) -> None:
-    verifier = make_verifier(sandbox, client, postback=False)
-    headers, body = await delivery(sandbox)
+async def test_the_certificate_is_cached(paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient) -> None:
+    verifier = make_verifier(paypal_sandbox, paypal_client, postback=False)
+    headers, body = await delivery(paypal_sandbox)
     await verifier.verify(headers, body)
-    sandbox.certificates.clear()  # a second fetch would now fail and, without postback, refuse
-    headers, body = await delivery(sandbox)
+    paypal_sandbox.certificates.clear()  # a second fetch would now fail and, without postback, refuse
+    headers, body = await delivery(paypal_sandbox)
     await verifier.verify(headers, body)
 
 
 @pytest.mark.parametrize("missing", HEADERS)
 async def test_a_missing_header_is_refused(
-    sandbox: PayPalSandbox, client: PayPalClient, missing: str
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, missing: str
 ) -> None:
-    headers, body = await delivery(sandbox)
+    headers, body = await delivery(paypal_sandbox)
     del headers[missing]
     with pytest.raises(SignatureVerificationError, match=missing):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
-async def test_another_webhook_id_is_refused(sandbox: PayPalSandbox, client: PayPalClient) -> None:
+async def test_another_webhook_id_is_refused(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
+) -> None:
     body = json.dumps({"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED"}).encode()
-    headers = sandbox.sign(body, webhook_id="ANOTHER-LISTENER")
+    headers = paypal_sandbox.sign(body, webhook_id="ANOTHER-LISTENER")
     with pytest.raises(SignatureVerificationError, match="does not match"):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
-async def test_no_webhook_id_refuses_everything(sandbox: PayPalSandbox, client: PayPalClient) -> None:
-    headers, body = await delivery(sandbox)
-    verifier = make_verifier(sandbox, client)
+async def test_no_webhook_id_refuses_everything(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
+) -> None:
+    headers, body = await delivery(paypal_sandbox)
+    verifier = make_verifier(paypal_sandbox, paypal_client)
     verifier.webhook_id = None
     with pytest.raises(SignatureVerificationError, match="WEBHOOK_ID"):
         await verifier.verify(headers, body)
 
 
 @pytest.mark.parametrize("change", ["append", "flip", "reserialise"])
-async def test_a_tampered_body_is_refused(sandbox: PayPalSandbox, client: PayPalClient, change: str) -> None:
-    headers, body = await delivery(sandbox)
+async def test_a_tampered_body_is_refused(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, change: str
+) -> None:
+    headers, body = await delivery(paypal_sandbox)
     if change == "append":
         tampered = body + b"\n"
     elif change == "flip":
@@ -124,7 +114,7 @@ async def test_a_tampered_body_is_refused(sandbox: PayPalSandbox, client: PayPal
     else:
         tampered = json.dumps(json.loads(body), indent=2).encode()
     with pytest.raises(SignatureVerificationError):
-        await make_verifier(sandbox, client).verify(headers, tampered)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, tampered)
 
 
 @pytest.mark.parametrize(
@@ -138,12 +128,12 @@ async def test_a_tampered_body_is_refused(sandbox: PayPalSandbox, client: PayPal
     ],
 )
 async def test_a_cert_url_off_the_allowed_hosts_is_refused_without_fetching(
-    sandbox: PayPalSandbox, client: PayPalClient, url: str
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, url: str
 ) -> None:
-    headers, body = await delivery(sandbox)
-    headers["PAYPAL-CERT-URL"] = url.format(host=sandbox.cert_host)
+    headers, body = await delivery(paypal_sandbox)
+    headers["PAYPAL-CERT-URL"] = url.format(host=paypal_sandbox.cert_host)
     with pytest.raises(SignatureVerificationError, match="PAYPAL-CERT-URL"):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
 def test_production_allows_only_paypal_hosts() -> None:
@@ -151,47 +141,47 @@ def test_production_allows_only_paypal_hosts() -> None:
     assert store.allowed_hosts == PAYPAL_CERT_HOSTS
     store.check_url("https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77")
     with pytest.raises(SignatureVerificationError):
-        store.check_url("https://paypal-sandbox.test/v1/notifications/certs/CERT-1")
+        store.check_url("https://paypal-paypal_sandbox.test/v1/notifications/certs/CERT-1")
 
 
 @pytest.mark.parametrize("kind", ["expired", "unknown"])
 async def test_an_expired_or_unknown_certificate_is_refused(
-    sandbox: PayPalSandbox, client: PayPalClient, kind: str
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, kind: str
 ) -> None:
-    sandbox.signer = sandbox.make_signer(kind)
-    headers, body = await delivery(sandbox)
+    paypal_sandbox.signer = paypal_sandbox.make_signer(kind)
+    headers, body = await delivery(paypal_sandbox)
     with pytest.raises(SignatureVerificationError, match="expired" if kind == "expired" else "trusted root"):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
 async def test_a_certificate_for_another_name_is_refused(
-    sandbox: PayPalSandbox, client: PayPalClient
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
 ) -> None:
     from .paypal_sandbox.signing import Signer, make_leaf, pem
 
-    now = sandbox.state.now
+    now = paypal_sandbox.state.now
     key, cert = make_leaf(
-        sandbox.ca_key,
-        sandbox.ca,
+        paypal_sandbox.ca_key,
+        paypal_sandbox.ca,
         not_before=now - timedelta(days=1),
         not_after=now + timedelta(days=9),
         common_name="shop.example",
     )
-    sandbox.certificates["CERT-other"] = pem(cert, sandbox.ca)
-    sandbox.signer = Signer(key, "CERT-other")
-    headers, body = await delivery(sandbox)
+    paypal_sandbox.certificates["CERT-other"] = pem(cert, paypal_sandbox.ca)
+    paypal_sandbox.signer = Signer(key, "CERT-other")
+    headers, body = await delivery(paypal_sandbox)
     with pytest.raises(SignatureVerificationError, match="webhook-signing"):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
 @pytest.mark.parametrize("offset", [301, -301, 86400 * 3])
 async def test_a_transmission_outside_the_tolerance_is_refused(
-    sandbox: PayPalSandbox, client: PayPalClient, offset: int
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, offset: int
 ) -> None:
-    headers, body = await delivery(sandbox)
-    sandbox.state.advance(offset)
+    headers, body = await delivery(paypal_sandbox)
+    paypal_sandbox.state.advance(offset)
     with pytest.raises(SignatureVerificationError, match="tolerance"):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
 @pytest.mark.parametrize(
@@ -203,38 +193,40 @@ async def test_a_transmission_outside_the_tolerance_is_refused(
     ],
 )
 async def test_malformed_headers_are_refused(
-    sandbox: PayPalSandbox, client: PayPalClient, header: str, value: str
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient, header: str, value: str
 ) -> None:
-    headers, body = await delivery(sandbox)
+    headers, body = await delivery(paypal_sandbox)
     headers[header] = value
     with pytest.raises(SignatureVerificationError, match=header):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
 async def test_an_unreachable_certificate_falls_back_to_the_postback(
-    sandbox: PayPalSandbox, client: PayPalClient
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
 ) -> None:
-    headers, body = await delivery(sandbox)
-    sandbox.state.faults.append(Fault("GET", sandbox.signer.cert_id, "connect"))
-    await make_verifier(sandbox, client).verify(headers, body)
-    postbacks = [call for call in sandbox.state.calls if call[1].endswith("verify-webhook-signature")]
+    headers, body = await delivery(paypal_sandbox)
+    paypal_sandbox.state.faults.append(Fault("GET", paypal_sandbox.signer.cert_id, "connect"))
+    await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
+    postbacks = [call for call in paypal_sandbox.state.calls if call[1].endswith("verify-webhook-signature")]
     assert len(postbacks) == 1
 
     # The postback refuses what is not PayPal's: a tampered body fails closed.
-    sandbox.certificates.pop(sandbox.signer.cert_id)  # now answered 404
+    paypal_sandbox.certificates.pop(paypal_sandbox.signer.cert_id)  # now answered 404
     with pytest.raises(SignatureVerificationError, match="did not confirm"):
-        await make_verifier(sandbox, client).verify(headers, body.replace(b"2GG", b"3GG"))
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body.replace(b"2GG", b"3GG"))
     # Without a postback, a certificate that cannot be had refuses the delivery.
     with pytest.raises(SignatureVerificationError, match="could not be fetched"):
-        await make_verifier(sandbox, client, postback=False).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client, postback=False).verify(headers, body)
 
 
-async def test_a_failing_postback_fails_closed(sandbox: PayPalSandbox, client: PayPalClient) -> None:
-    headers, body = await delivery(sandbox)
-    sandbox.certificates.pop(sandbox.signer.cert_id)
-    sandbox.state.faults.append(Fault("POST", "verify-webhook-signature", "500"))
+async def test_a_failing_postback_fails_closed(
+    paypal_sandbox: PayPalSandbox, paypal_client: PayPalClient
+) -> None:
+    headers, body = await delivery(paypal_sandbox)
+    paypal_sandbox.certificates.pop(paypal_sandbox.signer.cert_id)
+    paypal_sandbox.state.faults.append(Fault("POST", "verify-webhook-signature", "500"))
     with pytest.raises(SignatureVerificationError, match="could not be checked"):
-        await make_verifier(sandbox, client).verify(headers, body)
+        await make_verifier(paypal_sandbox, paypal_client).verify(headers, body)
 
 
 # ---------------------------------------------------------------------------- real deliveries
@@ -304,7 +296,7 @@ async def test_a_real_certificate_without_its_chain_is_not_trusted() -> None:
     ],
 )
 def test_real_deliveries_signed_by_certificates_not_here_are_refused(
-    sandbox: PayPalSandbox, name: str
+    paypal_sandbox: PayPalSandbox, name: str
 ) -> None:
     """Their certificates are not in ../shared: their headers parse (any case), and against another
     trusted certificate their signatures are refused."""
@@ -313,7 +305,9 @@ def test_real_deliveries_signed_by_certificates_not_here_are_refused(
     transmission = read_transmission(delivery["headers"])
     assert transmission.cert_url.startswith("https://api.sandbox.paypal.com/v1/notifications/certs/")
     assert len(transmission.signature) == 256  # RSA-2048
-    certificate = x509.load_pem_x509_certificates(sandbox.certificates[sandbox.signer.cert_id])[0]
+    certificate = x509.load_pem_x509_certificates(paypal_sandbox.certificates[paypal_sandbox.signer.cert_id])[
+        0
+    ]
     message = signed_message(transmission.id, transmission.time, delivery["webhook_id"], body)
     with pytest.raises(SignatureVerificationError):
         check_signature(certificate, message, transmission.signature)

@@ -38,7 +38,10 @@ async def test_from_settings_uses_the_key_every_secret_and_the_pinned_version(st
     assert provider.tolerance_seconds == 120
     assert isinstance(provider, PaymentProvider)
     assert provider.name == "stripe"
-    assert provider.capabilities == frozenset(Capability) - {Capability.CHECKOUT_COMPLETION}
+    assert provider.capabilities == frozenset(Capability) - {
+        Capability.CHECKOUT_COMPLETION,
+        Capability.CANCELS_AT_PERIOD_END_LOCALLY,
+    }
     check_adapter(provider)
 
 

@@ -159,7 +159,10 @@ def test_fake_provider_satisfies_the_protocol(provider: FakeProvider) -> None:
     assert isinstance(provider, PaymentProvider)
     check_adapter(provider)
     assert provider.name == "fake"
-    assert provider.capabilities == set(Capability) - {Capability.CHECKOUT_COMPLETION}
+    assert provider.capabilities == set(Capability) - {
+        Capability.CHECKOUT_COMPLETION,
+        Capability.CANCELS_AT_PERIOD_END_LOCALLY,
+    }
     assert provider.idempotency_keys is True
     assert provider.proration_behaviors == set(ProrationBehavior)
 

@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -198,8 +198,9 @@ class PaymentsRouter(APIRouter):
             await self.shutdown()
 
     async def _background(self) -> None:
-        """Retry due webhook events and refunds a provider fault left pending, every
-        ``poll_interval_seconds``; housekeeping every hour.
+        """Retry due webhook events and refunds a provider fault left pending, and cancel the
+        subscriptions whose period ended with a cancel at period end the library keeps itself
+        (PayPal), every ``poll_interval_seconds``; housekeeping every hour.
 
         Runs in every app process; claiming with ``SKIP LOCKED`` keeps the processes apart. A
         failure is logged and the loop goes on: it must outlive a database restart.
@@ -217,12 +218,32 @@ class PaymentsRouter(APIRouter):
                     await svc.refunds.resume_pending(
                         older_than=timedelta(seconds=self.settings.provider_calls.resume_after_seconds)
                     )
+                cancelled = await self.cancel_due_subscriptions(limit=_BATCH)
+                busy = busy or len(cancelled) == _BATCH
                 if time.monotonic() >= housekeeping_due:
                     await self.housekeeping()
                     housekeeping_due = time.monotonic() + _HOUSEKEEPING_INTERVAL
             except Exception:
                 logger.exception("the background loop failed; it runs again in %s s", interval)
             await asyncio.sleep(0 if busy else interval)
+
+    async def cancel_due_subscriptions(
+        self, *, at: datetime | None = None, limit: int = 100
+    ) -> list[uuid.UUID]:
+        """Cancel at the provider each subscription set to cancel at a period end that has
+        passed, for providers without a cancel at period end of their own (those declaring
+        ``cancels_at_period_end_locally``, such as PayPal); the ids cancelled by this call.
+
+        The lifespan loop runs it every ``webhooks.poll_interval_seconds``; without the loop,
+        run ``fastapi-cashier subscriptions cancel-due`` from a scheduler. Each subscription is
+        claimed by one caller, so any number of processes may run it at once.
+
+        Args:
+            at: The time to compare period ends with; default: now.
+            limit: At most this many subscriptions per call.
+        """
+        async with self.service() as svc:
+            return await svc.period_end.cancel_due(at=at, limit=limit)
 
     async def housekeeping(self) -> dict[str, int]:
         """Periodic clean-up, run hourly by the lifespan loop; call it from a scheduler otherwise.
@@ -383,12 +404,17 @@ class PaymentsRouter(APIRouter):
                 admin=self.current_admin,
                 route_class=ProblemRoute,
                 problem_responses=problem_responses,
+                finish_checkout=self._finish_checkout,
             )
             self.include_router(provider.routes(host), prefix=f"/{name}")
 
     async def _complete_checkout(self, session_id: uuid.UUID) -> Any:
         async with self.service() as svc:
             return await svc.checkout.complete(session_id)
+
+    async def _finish_checkout(self, session_id: uuid.UUID) -> str:
+        async with self.service() as svc:
+            return await svc.checkout.finish(session_id)
 
     @staticmethod
     def base_url(request: Request) -> str:

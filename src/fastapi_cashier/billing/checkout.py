@@ -5,25 +5,31 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 
 from ..currencies import normalize_currency
-from ..db.model_repositories import CheckoutSessionRepository
-from ..db.models import CheckoutSession, Customer
-from ..errors import ConflictError, ProviderError, ValidationError
+from ..db.model_repositories import CheckoutSessionRepository, PaymentRepository
+from ..db.models import CheckoutSession, Customer, Payment
+from ..errors import ConflictError, NotFoundError, PaymentDeclinedError, ProviderError, ValidationError
 from ..money import Money
 from ..pricing import PriceSpec, storable_period_total
 from ..providers.base import Capability, CheckoutRequest, PlanRef, computes_tax, require_capability
-from ..statuses import CheckoutSessionStatus
+from ..statuses import PAYMENT_MACHINE, ChangeCause, CheckoutSessionStatus, PaymentStatus
 from ._base import DomainService, now
+from .transitions import record_creation, transition
 
-__all__ = ["CHECKOUT_LIFETIME", "CheckoutService"]
+__all__ = ["CHECKOUT_LIFETIME", "DECLINED", "CheckoutService", "with_query"]
 
 logger = logging.getLogger("fastapi_cashier")
 
 #: How long a hosted checkout stays payable.
 CHECKOUT_LIFETIME = timedelta(hours=24)
+
+#: The ``checkout`` query parameter added to the cancel URL of a checkout whose completion the
+#: provider declined (:meth:`CheckoutService.finish`).
+DECLINED = "declined"
 
 
 class CheckoutService(DomainService):
@@ -160,15 +166,18 @@ class CheckoutService(DomainService):
         await self.svc.commit()
         return row
 
-    async def complete(self, session_id: uuid.UUID) -> CheckoutSession:
+    async def complete(
+        self, session_id: uuid.UUID, *, cause: ChangeCause = ChangeCause.API
+    ) -> CheckoutSession:
         """Run the provider's completion step of an approved checkout (PayPal: capture), once.
 
         Both paths call this: the payer's return to a provider route and the ``checkout.approved``
         event. A conditional ``UPDATE ... WHERE completion_started_at IS NULL`` claims the step in
         its own transaction, so of two paths arriving together exactly one calls the provider;
         the call runs outside any transaction. A refused completion (the payer's funding was
-        declined, say) releases the claim so the payer may approve again. The provider's events
-        then record the payment as usual.
+        declined, say) releases the claim so the payer may approve again; a declined one is recorded
+        as the session's payment, ``failed`` (``cause`` says which path met it). The provider's
+        events then record the payment as usual.
 
         Raises:
             NotFoundError: no such checkout session.
@@ -200,7 +209,7 @@ class CheckoutService(DomainService):
             await provider.complete_checkout(
                 provider_session_id, idempotency_key=f"checkout-complete-{session_id}"
             )
-        except ProviderError:
+        except ProviderError as exc:
             await self.svc.rollback()
             await self.session.execute(
                 sa.update(CheckoutSession)
@@ -208,9 +217,74 @@ class CheckoutService(DomainService):
                 .values(completion_started_at=None)
                 .execution_options(synchronize_session=False)
             )
+            if isinstance(exc, PaymentDeclinedError):
+                await self._record_declined(session_id, exc, cause=cause)
             await self.svc.commit()
             raise
         return await self._sessions.get(session_id)
+
+    async def finish(self, session_id: uuid.UUID, *, cause: ChangeCause = ChangeCause.API) -> str:
+        """Complete an approved checkout for the payer who came back from the provider; where to
+        send them next.
+
+        That is the session's ``success_url``; when the provider declined the completion (the
+        payer's funding source was refused: the payment is recorded ``failed``, nothing was
+        captured, the session stays open for another try), its ``cancel_url`` with the query
+        parameter ``checkout=declined`` added.
+
+        Raises:
+            Whatever :meth:`complete` raises, but ``PaymentDeclinedError``.
+        """
+        try:
+            row = await self.complete(session_id, cause=cause)
+        except PaymentDeclinedError:
+            row = await self._sessions.get(session_id)
+            return with_query(row.cancel_url or row.success_url or "/", checkout=DECLINED)
+        if not row.success_url:
+            raise NotFoundError(f"checkout session {session_id} has no success URL")
+        return row.success_url
+
+    async def _record_declined(
+        self, session_id: uuid.UUID, exc: PaymentDeclinedError, *, cause: ChangeCause
+    ) -> None:
+        """Record the declined completion as the session's payment, ``failed`` with the provider's
+        reason (a later successful attempt moves the same payment to ``succeeded``)."""
+        row = await self._sessions.get(session_id, for_update=True)
+        if row.amount is None or row.currency is None:
+            return
+        code = (exc.provider_code or exc.code.value)[:100]
+        payments = PaymentRepository(session=self.session)
+        payment = await payments.get_or_none(row.payment_id, for_update=True) if row.payment_id else None
+        if payment is None:
+            payment = Payment(
+                customer_id=row.customer_id,
+                provider=row.provider,
+                checkout_session_id=row.id,
+                status=PaymentStatus.FAILED,
+                amount=row.amount,
+                currency=row.currency,
+                description=row.description,
+                reference=row.reference,
+                failure_code=code,
+                failure_message=exc.message[:500],
+            )
+            await payments.add(payment)
+            row.payment_id = payment.id
+            await record_creation(
+                self.svc, "payment", payment, cause=cause, reason="the provider declined it"
+            )
+            return
+        payment.failure_code, payment.failure_message = code, exc.message[:500]
+        await transition(
+            self.svc,
+            "payment",
+            payment,
+            PAYMENT_MACHINE,
+            PaymentStatus.FAILED,
+            cause=cause,
+            reason="the provider declined it",
+            strict=False,
+        )
 
 
 def _metadata(row: CheckoutSession, customer: Customer, plan: PlanRef | None) -> dict[str, str]:
@@ -227,3 +301,13 @@ def _one_off_amount(amount: int | None, currency: str) -> Money:
     if amount <= 0:
         raise ValidationError("amount must be greater than zero", field="amount")
     return Money(amount, normalize_currency(currency))
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to its query (replacing parameters of the same name)."""
+    parts = urlsplit(url)
+    query = [
+        (key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key not in params
+    ]
+    query.extend(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))

@@ -35,6 +35,7 @@ from ..providers.base import (
     SubscriptionSnapshot,
 )
 from ..statuses import (
+    CHECKOUT_SESSION_MACHINE,
     PAYMENT_MACHINE,
     ChangeCause,
     CheckoutSessionStatus,
@@ -229,8 +230,7 @@ class EventApplier(DomainService):
         ):
             # A checkout completion that carries its payment (Lemon Squeezy's order_created): the
             # provider has no separate event for the checkout.
-            checkout.status = CheckoutSessionStatus.COMPLETE
-            checkout.completed_at = event.occurred_at
+            await self._move_checkout(checkout, CheckoutSessionStatus.COMPLETE, event, "paid")
         return PROCESSED
 
     async def _create_payment(
@@ -334,6 +334,7 @@ class EventApplier(DomainService):
         if reason is not None:
             return _ignored(reason)
         subscription.provider_updated_at = _latest(subscription.provider_updated_at, event.occurred_at)
+        await self._subscription_started(event, subscription, checkout)
         return PROCESSED
 
     async def _plan_id(
@@ -374,15 +375,59 @@ class EventApplier(DomainService):
             if subscription is not None:
                 checkout.subscription_id = subscription.id
         if checkout.status is snapshot.status:
-            return _ignored(f"checkout session already {snapshot.status.value}")
+            # The provider confirms what is already recorded (a subscription checkout completes
+            # when its subscription starts, which may be applied first): nothing more to do.
+            return PROCESSED
         if checkout.status is not CheckoutSessionStatus.OPEN:
             return _ignored(
                 f"checkout session is {checkout.status.value}; it cannot become {snapshot.status.value}"
             )
-        checkout.status = snapshot.status
-        if snapshot.status is CheckoutSessionStatus.COMPLETE:
-            checkout.completed_at = event.occurred_at or now()
+        await self._move_checkout(checkout, snapshot.status, event, f"reported {snapshot.status.value}")
         return PROCESSED
+
+    async def _move_checkout(
+        self, checkout: CheckoutSession, status: CheckoutSessionStatus, event: ProviderEvent, reason: str
+    ) -> bool:
+        """Move an open checkout session on the word of ``event``, with its audit row and hook."""
+        moved = await transition(
+            self.svc,
+            "checkout_session",
+            checkout,
+            CHECKOUT_SESSION_MACHINE,
+            status,
+            cause=ChangeCause.WEBHOOK,
+            provider_event_id=event.id,
+            reason=reason,
+            strict=False,
+        )
+        if moved and status is CheckoutSessionStatus.COMPLETE:
+            checkout.completed_at = event.occurred_at or now()
+        return moved
+
+    async def _subscription_started(
+        self, event: ProviderEvent, subscription: Subscription, checkout: CheckoutSession | None
+    ) -> None:
+        """Complete the checkout session that created ``subscription`` once it first entitles
+        (trialing or active), whether or not the provider's own checkout event came first or comes
+        at all (PayPal has none for a subscription's approval)."""
+        if subscription.status not in (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE):
+            return
+        if checkout is None or checkout.subscription_id not in (None, subscription.id):
+            checkout = await CheckoutSessionRepository(session=self.session).first(
+                CheckoutSession.subscription_id == subscription.id,
+                CheckoutSession.status == CheckoutSessionStatus.OPEN,
+                for_update=True,
+            )
+        if checkout is None or checkout.status is not CheckoutSessionStatus.OPEN:
+            return
+        if checkout.subscription_id is None:
+            checkout.subscription_id = subscription.id
+        await self._move_checkout(
+            checkout,
+            CheckoutSessionStatus.COMPLETE,
+            event,
+            f"its subscription became {subscription.status.value}",
+        )
 
     # ------------------------------------------------------------------ refunds
 

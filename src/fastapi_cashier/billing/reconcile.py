@@ -197,6 +197,9 @@ class ReconcileService(DomainService):
         row = await self.session.get(model, local_id)
         if row is None:
             return  # deleted meanwhile
+        if isinstance(snapshot, SubscriptionSnapshot) and isinstance(row, Subscription):
+            # Where the library keeps cancel_at_period_end itself, the row is the authority for it.
+            snapshot = self.svc.subscriptions.with_local_cancel(row, snapshot)
         differences = _differences(row, snapshot)
         # The state just read is the newest there is, even when the provider's clock runs ahead
         # of ours: stamp the repair no earlier than what was applied, or the guard would skip it.

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .invoices import InvoiceService
     from .manual import ManualPaymentService
     from .payments import PaymentService
+    from .period_end import PeriodEndService
     from .previews import PricingService
     from .ratelimits import RateLimitService
     from .reconcile import ReconcileService
@@ -60,6 +61,7 @@ class PaymentsService:
         reports: Totals for the admin summary.
         pricing: Price previews (``await svc.pricing.preview(plan, quantity=3)``).
         subscriptions: The subscription lifecycle.
+        period_end: Cancels at period end the library carries out itself (PayPal).
         invoices: Invoices mirrored from providers.
         events: Applying verified provider events (the webhook inbox calls this).
         entitlements: Which plans, features and limits a customer's subscriptions give them.
@@ -125,6 +127,12 @@ class PaymentsService:
         from .manual import ManualPaymentService
 
         return ManualPaymentService(self)
+
+    @cached_property
+    def period_end(self) -> PeriodEndService:
+        from .period_end import PeriodEndService
+
+        return PeriodEndService(self)
 
     @cached_property
     def reports(self) -> ReportService:

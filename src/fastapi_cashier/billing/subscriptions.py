@@ -8,7 +8,9 @@ first wins and the second changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import uuid
 from datetime import datetime
 
@@ -29,6 +31,7 @@ from ..providers.base import (
     SubscriptionChange,
     SubscriptionSnapshot,
     UsageReport,
+    cancels_at_period_end_locally,
     require_capability,
     require_proration,
     unsupported,
@@ -46,7 +49,9 @@ from .previews import spec_for_plan
 from .provider_calls import RetryingProvider
 from .transitions import transition
 
-__all__ = ["CHANGEABLE", "SubscriptionService"]
+__all__ = ["CHANGEABLE", "ENDED", "SubscriptionService"]
+
+logger = logging.getLogger("fastapi_cashier")
 
 #: Statuses in which a subscription's plan or quantity may change.
 CHANGEABLE = frozenset({SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE})
@@ -186,9 +191,19 @@ class SubscriptionService(DomainService):
     async def cancel(
         self, subscription: Subscription, *, at_period_end: bool = True, actor: str | None = None
     ) -> Subscription:
-        """Cancel now, or at the end of the paid period (the default)."""
+        """Cancel now, or at the end of the paid period (the default).
+
+        A provider without a cancel at period end of its own that declares
+        :attr:`~Capability.CANCELS_AT_PERIOD_END_LOCALLY` (PayPal) is not called: the flag is
+        recorded here, and the background loop cancels at the provider once the period has ended
+        (:meth:`~fastapi_cashier.billing.period_end.PeriodEndService.cancel_due`).
+        """
         if subscription.status in ENDED:
             raise ConflictError(f"the subscription is already {subscription.status.value}")
+        provider = self.svc.provider(subscription.provider)
+        if at_period_end and cancels_at_period_end_locally(provider.capabilities):
+            await self._provider_for(subscription, Capability.CANCELS_AT_PERIOD_END_LOCALLY)
+            return await self._flag_local_cancel(subscription.id, True)
         mode = Capability.CANCEL_AT_PERIOD_END if at_period_end else Capability.CANCEL_NOW
         provider = await self._provider_for(subscription, mode)
         provider_id = subscription.provider_subscription_id
@@ -201,13 +216,42 @@ class SubscriptionService(DomainService):
         )
         return await self._mirror(subscription.id, result.snapshot, actor=actor)
 
+    async def _flag_local_cancel(self, subscription_id: uuid.UUID, cancel: bool) -> Subscription:
+        """Record (or clear) a cancel at period end the library itself carries out."""
+        subscription = await self._subscriptions.get(subscription_id, for_update=True)
+        if subscription.status in ENDED:
+            raise ConflictError(f"the subscription is already {subscription.status.value}")
+        if cancel and subscription.current_period_end is None:
+            raise ConflictError(
+                "the subscription has no current period yet, so it has no period end to cancel at"
+            )
+        subscription.cancel_at_period_end = cancel
+        subscription.cancel_started_at = None
+        await self._subscriptions.flush()
+        await self.svc.commit()
+        logger.info(
+            "subscription %s %s to cancel at its period end (%s)",
+            subscription.id,
+            "set" if cancel else "no longer set",
+            subscription.current_period_end,
+        )
+        return subscription
+
     async def resume(self, subscription: Subscription, *, actor: str | None = None) -> Subscription:
-        """Undo a cancel-at-period-end, or resume a paused subscription."""
+        """Undo a cancel-at-period-end, or resume a paused subscription.
+
+        A cancel at period end the library keeps itself is undone here without calling the
+        provider (nothing was cancelled there yet).
+        """
         if subscription.status in ENDED:
             raise ConflictError(f"the subscription is already {subscription.status.value}")
         if not (subscription.cancel_at_period_end or subscription.status is SubscriptionStatus.PAUSED):
             raise ConflictError("the subscription is neither paused nor set to cancel at the period end")
         provider = await self._provider_for(subscription, Capability.SUBSCRIPTIONS)
+        if subscription.cancel_at_period_end and cancels_at_period_end_locally(provider.capabilities):
+            subscription = await self._flag_local_cancel(subscription.id, False)
+            if subscription.status is not SubscriptionStatus.PAUSED:
+                return subscription
         provider_id = subscription.provider_subscription_id
         assert provider_id is not None
         key = f"subscription-resume-{subscription.id}-{_version(subscription)}"
@@ -443,11 +487,14 @@ class SubscriptionService(DomainService):
         plan_id: uuid.UUID | None = None,
         actor: str | None = None,
         provider_event_id: str | None = None,
+        reason: str | None = None,
     ) -> str | None:
         """Mirror a provider snapshot onto the row; the reason when its status move is refused.
 
-        A status move the machine refuses leaves the row untouched.
+        A status move the machine refuses leaves the row untouched. ``reason`` goes into the
+        audit row of a status move.
         """
+        snapshot = self.with_local_cancel(subscription, snapshot)
         if snapshot.status is not subscription.status and not SUBSCRIPTION_MACHINE.can(
             subscription.status, snapshot.status
         ):
@@ -476,6 +523,7 @@ class SubscriptionService(DomainService):
             cause=cause,
             actor=actor,
             provider_event_id=provider_event_id,
+            reason=reason,
             strict=False,
         )
         await self._subscriptions.flush()
@@ -493,6 +541,19 @@ class SubscriptionService(DomainService):
         if plan.interval is BillingInterval.ONE_TIME:
             return None
         return add_interval(period_end, plan.interval, -plan.interval_count)
+
+    def with_local_cancel(
+        self, subscription: Subscription, snapshot: SubscriptionSnapshot
+    ) -> SubscriptionSnapshot:
+        """``snapshot`` with the row's own ``cancel_at_period_end`` where the library keeps that
+        flag for the provider (:func:`cancels_at_period_end_locally`), until the subscription ends."""
+        provider = self.svc.providers.get(subscription.provider)
+        if provider is None or not cancels_at_period_end_locally(provider.capabilities):
+            return snapshot
+        keep = subscription.cancel_at_period_end and snapshot.status not in ENDED
+        if snapshot.cancel_at_period_end is keep:
+            return snapshot
+        return dataclasses.replace(snapshot, cancel_at_period_end=keep)
 
     @staticmethod
     def _confirmed_change(subscription: Subscription, snapshot: SubscriptionSnapshot) -> uuid.UUID | None:

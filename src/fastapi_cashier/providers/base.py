@@ -18,7 +18,7 @@ Lemon Squeezy (checkouts with custom data, orders, subscriptions) all fit:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -84,6 +84,7 @@ __all__ = [
     "UsageReport",
     "UsageSnapshot",
     "WebhookReceiver",
+    "cancels_at_period_end_locally",
     "check_adapter",
     "computes_tax",
     "require_capability",
@@ -108,6 +109,10 @@ class Capability(StrEnum):
     PLAN_CHANGE = "plan_change"
     CANCEL_NOW = "cancel_now"
     CANCEL_AT_PERIOD_END = "cancel_at_period_end"
+    #: The provider has no cancel at period end (PayPal): the library records
+    #: ``cancel_at_period_end`` itself and, when the period has ended, cancels now at the
+    #: provider from its background loop; resuming before then only clears the flag.
+    CANCELS_AT_PERIOD_END_LOCALLY = "cancels_at_period_end_locally"
     PAUSE = "pause"
     METERED_USAGE = "metered_usage"
     PORTAL = "portal"
@@ -154,6 +159,18 @@ def computes_tax(provider: PaymentProvider) -> bool:
     :attr:`InvoiceSnapshot.tax` instead of computing it from the billing profile.
     """
     return getattr(provider, "computes_tax", False) is True
+
+
+def cancels_at_period_end_locally(capabilities: Iterable[Capability]) -> bool:
+    """Whether the library itself keeps ``cancel_at_period_end`` for a provider with ``capabilities``.
+
+    True when it declares :attr:`Capability.CANCELS_AT_PERIOD_END_LOCALLY` and not the provider's
+    own :attr:`Capability.CANCEL_AT_PERIOD_END` (a provider's own mode always wins). The
+    provider's snapshots then never carry the flag: the local row is the authority for it.
+    """
+    declared = frozenset(capabilities)
+    local = Capability.CANCELS_AT_PERIOD_END_LOCALLY in declared
+    return local and Capability.CANCEL_AT_PERIOD_END not in declared
 
 
 def unsupported(provider: PaymentProvider, what: Capability | str) -> NoReturn:
@@ -654,7 +671,8 @@ class RefundProvider(Protocol):
 @runtime_checkable
 class SubscriptionProvider(Protocol):
     """:attr:`Capability.SUBSCRIPTIONS`; plan changes are :attr:`Capability.PLAN_CHANGE` and the
-    cancel modes :attr:`Capability.CANCEL_NOW` and :attr:`Capability.CANCEL_AT_PERIOD_END`."""
+    cancel modes :attr:`Capability.CANCEL_NOW` and :attr:`Capability.CANCEL_AT_PERIOD_END` (or
+    :attr:`Capability.CANCELS_AT_PERIOD_END_LOCALLY`, where the library keeps the flag itself)."""
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
         """Change a subscription's plan or quantity (with a proration the adapter declared)."""
@@ -720,6 +738,10 @@ class ProviderHost:
             included) as ``POST /webhooks/{name}``.
         complete_checkout: Completes an approved checkout by its local id, exactly once per
             checkout (for a return route of a :class:`CheckoutCompleter`).
+        finish_checkout: Completes it as ``complete_checkout`` does and answers where to send the
+            payer: the checkout's ``success_url``, or, when the provider declined the completion
+            (the payment is then recorded ``failed``), its ``cancel_url`` with
+            ``checkout=declined`` added to the query.
         admin: A FastAPI dependency admitting only admins.
         route_class: The route class that answers errors as problems.
         problem_responses: Builds the OpenAPI ``responses`` of the given problem statuses.
@@ -730,6 +752,7 @@ class ProviderHost:
     admin: Callable[..., Any]
     route_class: type[APIRoute]
     problem_responses: Callable[..., dict[int | str, dict[str, Any]]]
+    finish_checkout: Callable[[uuid.UUID], Awaitable[str]]
 
 
 @runtime_checkable
@@ -765,6 +788,8 @@ _REFINES: Final[Mapping[Capability, Capability]] = {
     Capability.PLAN_CHANGE: Capability.SUBSCRIPTIONS,
     Capability.CANCEL_NOW: Capability.SUBSCRIPTIONS,
     Capability.CANCEL_AT_PERIOD_END: Capability.SUBSCRIPTIONS,
+    # The library cancels at the period end by cancelling now at the provider.
+    Capability.CANCELS_AT_PERIOD_END_LOCALLY: Capability.CANCEL_NOW,
     Capability.PAUSE: Capability.SUBSCRIPTIONS,
     Capability.METERED_USAGE: Capability.SUBSCRIPTIONS,
 }

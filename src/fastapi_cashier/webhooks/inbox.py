@@ -50,10 +50,10 @@ from ..clock import utcnow as now
 from ..db.base_repository import is_transient
 from ..db.model_repositories import CheckoutSessionRepository, StoredDelivery, WebhookEventRepository
 from ..db.models import WebhookEvent
-from ..errors import AwaitingObjectError, ConflictError, NotFoundError, ValidationError
+from ..errors import AwaitingObjectError, ConflictError, NotFoundError, PaymentDeclinedError, ValidationError
 from ..providers.base import Capability, EventType, PaymentProvider, ProviderEvent, WebhookReceiver
 from ..settings import WebhookSettings
-from ..statuses import WebhookEventStatus
+from ..statuses import ChangeCause, WebhookEventStatus
 
 __all__ = ["DeliveryResult", "WebhookInbox"]
 
@@ -292,7 +292,12 @@ class WebhookInbox:
             if row is None:
                 raise NotFoundError(f"no local checkout session matches approved checkout {event.object_id}")
             await svc.commit()
-            await svc.checkout.complete(row.id)
+            try:
+                await svc.checkout.complete(row.id, cause=ChangeCause.WEBHOOK)
+            except PaymentDeclinedError as exc:
+                # Recorded on the session's payment; retrying the same approval would be declined
+                # again. The payer may approve anew, which the provider reports as a new approval.
+                logger.info("the completion of checkout session %s was declined: %s", row.id, exc.message)
 
     @staticmethod
     async def _refreshed(provider: WebhookReceiver, event: ProviderEvent) -> ProviderEvent:

@@ -61,6 +61,9 @@ class Subscription(UUIDPrimaryKey, TimestampMixin, Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paused: Mapped[bool] = mapped_column(default=False)
+    #: When a worker claimed the cancel that ends the period of a subscription whose provider
+    #: has no cancel at period end (the library cancels it then); a stale claim is taken again.
+    cancel_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resumes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     provider_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: A plan or quantity change the subscriber must approve at the provider first

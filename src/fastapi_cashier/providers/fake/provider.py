@@ -148,8 +148,12 @@ class FakeProvider(HostedCheckoutMixin, SubscriptionBillingMixin):
     """
 
     name: str = "fake"
-    #: Everything but a server-side completion step: a paid fake checkout is complete.
-    capabilities: frozenset[Capability] = frozenset(Capability) - {Capability.CHECKOUT_COMPLETION}
+    #: Everything but a server-side completion step (a paid fake checkout is complete) and the
+    #: library-kept cancel at period end (the fake has its own; a test may swap one for the other).
+    capabilities: frozenset[Capability] = frozenset(Capability) - {
+        Capability.CHECKOUT_COMPLETION,
+        Capability.CANCELS_AT_PERIOD_END_LOCALLY,
+    }
     proration_behaviors: frozenset[ProrationBehavior] = frozenset(ProrationBehavior)
 
     def __init__(

@@ -3,8 +3,10 @@
 PayPal sends the payer there (with ``?token=<order id>&PayerID=...``) after approving an order.
 The route completes the checkout through the library, which captures the order exactly once
 whichever comes first, this return or the ``CHECKOUT.ORDER.APPROVED`` webhook, and redirects to
-the host's ``success_url``. A capture PayPal refuses (a declined funding source) answers its
-problem (402 ``payment_declined``); the checkout stays open, so the payer may approve it again.
+the host's ``success_url``. A capture PayPal declines (a refused funding source) records the
+payment ``failed``, captures nothing and redirects to the host's ``cancel_url`` with
+``checkout=declined`` added to its query; the checkout stays open, so the payer may approve it
+again (at the checkout's ``url``) with another funding source.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import uuid
 from fastapi import APIRouter
 from fastapi.responses import RedirectResponse
 
-from ...errors import NotFoundError
 from ..base import ProviderHost
 
 __all__ = ["build_routes"]
@@ -29,14 +30,11 @@ def build_routes(host: ProviderHost) -> APIRouter:
         name="payments:paypal_return",
         status_code=303,
         response_class=RedirectResponse,
-        responses=host.problem_responses(402, 404, 409, 422, 502),
+        responses=host.problem_responses(404, 409, 422, 502),
     )
     async def paypal_return(session_id: uuid.UUID) -> RedirectResponse:
-        """Capture the approved order, then 303 to the checkout's success URL."""
-        checkout = await host.complete_checkout(session_id)
-        success_url = getattr(checkout, "success_url", None)
-        if not success_url:
-            raise NotFoundError(f"checkout session {session_id} has no success URL")
-        return RedirectResponse(str(success_url), status_code=303)
+        """Capture the approved order, then 303 to the checkout's success URL (declined: to its
+        cancel URL with ``checkout=declined``)."""
+        return RedirectResponse(await host.finish_checkout(session_id), status_code=303)
 
     return router

@@ -59,12 +59,14 @@ PAYPAL_CAPABILITIES: Final = frozenset(
         Capability.SUBSCRIPTIONS,
         Capability.PLAN_CHANGE,
         Capability.CANCEL_NOW,
+        Capability.CANCELS_AT_PERIOD_END_LOCALLY,
         Capability.PAUSE,
         Capability.CATALOG_SYNC,
         Capability.WEBHOOKS,
     }
 )
-"""What PayPal can do: no cancel at period end, no metered usage, no customer portal."""
+"""What PayPal can do: no metered usage, no customer portal, and no cancel at period end of its
+own (the library keeps that flag and cancels now at PayPal when the period has ended)."""
 
 
 class PayPalProvider:
@@ -233,7 +235,8 @@ class PayPalProvider:
     async def cancel_subscription(
         self, provider_subscription_id: str, *, at_period_end: bool, idempotency_key: str
     ) -> SubscriptionResult:
-        """Cancel now (PayPal has no cancel at period end)."""
+        """Cancel now. PayPal has no cancel at period end: the library records it and calls this
+        with ``at_period_end=False`` once the period has ended (``cancels_at_period_end_locally``)."""
         self._require(Capability.SUBSCRIPTIONS)
         self._require(Capability.CANCEL_AT_PERIOD_END if at_period_end else Capability.CANCEL_NOW)
         snapshot = await move_subscription(

@@ -37,8 +37,12 @@ if TYPE_CHECKING:
 
 __all__ = ["STRIPE_CAPABILITIES", "StripeProvider"]
 
-#: What the Stripe adapter offers by default: everything but a completion step.
-STRIPE_CAPABILITIES = frozenset(Capability) - {Capability.CHECKOUT_COMPLETION}
+#: What the Stripe adapter offers by default: everything but a completion step (and the
+#: library-kept cancel at period end: Stripe has its own).
+STRIPE_CAPABILITIES = frozenset(Capability) - {
+    Capability.CHECKOUT_COMPLETION,
+    Capability.CANCELS_AT_PERIOD_END_LOCALLY,
+}
 
 logger = logging.getLogger("fastapi_cashier.providers.stripe")
 
