@@ -131,6 +131,33 @@ async def test_a_declined_capture_sends_the_payer_back_to_the_host_with_the_paym
     assert [p["status"] for p in await host.payments()] == ["failed"]
 
 
+async def test_after_a_declined_capture_the_payer_approves_again_and_is_captured_once(
+    host: PayPalHost,
+) -> None:
+    session = await host.checkout()
+    back = urlsplit((await host.click(session["url"], "approve_declined")).headers["location"])
+    declined = await host.client.get(f"{back.path}?{back.query}")
+    assert declined.headers["location"] == f"{URLS['cancel_url']}?checkout=declined"
+    # PayPal answers a repeated PayPal-Request-Id with its first answer: the second capture must
+    # be sent under a new one, or it would be "declined" again whatever the payer chose.
+    back = urlsplit((await host.click(session["url"], "approve")).headers["location"])
+    paid = await host.client.get(f"{back.path}?{back.query}")
+    assert paid.status_code == 303, paid.text
+    assert paid.headers["location"] == URLS["success_url"]
+    assert len(host.sandbox.state.captures) == 1
+    # Both approvals' webhooks, redelivered: nothing is captured twice.
+    for headers, body in list(host.sandbox.sent_events):
+        delivered = await host.deliver(headers, body)
+        assert delivered.status_code == 200, delivered.text
+    assert len(host.sandbox.state.captures) == 1
+    [payment] = await host.payments()
+    assert (payment["status"], payment["amount"]) == ("succeeded", 4359)
+    detail = await host.client.get(
+        f"/billing/checkout-sessions/{session['id']}", headers=host.harness.auth("alice")
+    )
+    assert detail.json()["status"] == "complete"
+
+
 def test_the_declined_redirect_keeps_the_cancel_urls_own_query() -> None:
     from fastapi_cashier.billing.checkout import with_query
 

@@ -191,6 +191,11 @@ class CheckoutService(DomainService):
         if row.provider_session_id is None:
             raise ConflictError("the provider has not confirmed this checkout session yet; try again shortly")
         provider_session_id = row.provider_session_id
+        # One key per attempt the provider refused for good: it answers a repeated key with its
+        # first answer, so the payer's next approval needs a new one; a fault that may have
+        # completed it keeps the key, so a retry never completes twice.
+        refused = int(row.metadata_.get(_REFUSED_COMPLETIONS, 0))
+        key = f"checkout-complete-{session_id}" + (f"-{refused}" if refused else "")
         claimed = await self.session.execute(
             sa.update(CheckoutSession)
             .where(
@@ -206,17 +211,14 @@ class CheckoutService(DomainService):
             logger.info("checkout session %s is completed, or being completed, by another path", session_id)
             return await self._sessions.get(session_id)
         try:
-            await provider.complete_checkout(
-                provider_session_id, idempotency_key=f"checkout-complete-{session_id}"
-            )
+            await provider.complete_checkout(provider_session_id, idempotency_key=key)
         except ProviderError as exc:
             await self.svc.rollback()
-            await self.session.execute(
-                sa.update(CheckoutSession)
-                .where(CheckoutSession.id == session_id)
-                .values(completion_started_at=None)
-                .execution_options(synchronize_session=False)
-            )
+            released = await self._sessions.get(session_id, for_update=True)
+            released.completion_started_at = None
+            if not exc.retriable:
+                released.metadata_ = {**released.metadata_, _REFUSED_COMPLETIONS: refused + 1}
+            await self._sessions.flush()
             if isinstance(exc, PaymentDeclinedError):
                 await self._record_declined(session_id, exc, cause=cause)
             await self.svc.commit()
@@ -285,6 +287,10 @@ class CheckoutService(DomainService):
             reason="the provider declined it",
             strict=False,
         )
+
+
+#: How many completion attempts the provider refused for good (kept in the session's metadata).
+_REFUSED_COMPLETIONS = "refused_completions"
 
 
 def _metadata(row: CheckoutSession, customer: Customer, plan: PlanRef | None) -> dict[str, str]:

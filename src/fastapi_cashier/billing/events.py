@@ -218,6 +218,14 @@ class EventApplier(DomainService):
             await self.svc.invoices.invoice_one_off(
                 payment, checkout, paid_at=event.occurred_at, provider_event_id=event.id
             )
+            if checkout.status is CheckoutSessionStatus.OPEN:
+                # Paid is complete, whether or not the provider sends a checkout event of its
+                # own (PayPal sends none for a captured order).
+                if checkout.payment_id is None:
+                    checkout.payment_id = payment.id
+                await self._move_checkout(
+                    checkout, CheckoutSessionStatus.COMPLETE, event, "its payment succeeded"
+                )
         await self._refund_from_payment(event, snapshot, payment)
         payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
         if not moved and payment.status is not snapshot.status:

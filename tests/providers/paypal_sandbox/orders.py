@@ -119,7 +119,10 @@ async def approve(sandbox: PayPalSandbox, request: Request) -> Response:
         return RedirectResponse(
             f"{order['_cancel_url']}?{urlencode({'token': order['id']})}", status_code=303
         )
-    if order["status"] in {"CREATED", "PAYER_ACTION_REQUIRED"}:
+    # After INSTRUMENT_DECLINED the payer is sent back to approve the same order with another
+    # funding source.
+    declined_before = order["status"] == "APPROVED" and state.funding.get(order["id"]) == "declined"
+    if order["status"] in {"CREATED", "PAYER_ACTION_REQUIRED"} or declined_before:
         order["status"] = "APPROVED"
         order["payer"] = {"payer_id": "QYR5Z8XDVJNXQ", "email_address": "buyer@example.com"}
         order["update_time"] = state.iso_now()
