@@ -263,6 +263,20 @@ async def test_fetch_reads_orders_invoices_subscriptions_and_checkouts(
         await provider.fetch("refund", "1")
 
 
+async def test_a_checkout_is_expired_by_the_adapters_own_clock(
+    store: tuple[LemonSqueezyServer, LemonSqueezyProvider],
+) -> None:
+    _, provider = store
+    created = await provider.create_checkout(checkout(expires_at=datetime.now(UTC) + timedelta(hours=2)))
+    moments = iter([datetime.now(UTC), datetime.now(UTC) + timedelta(hours=3)])
+    provider._clock = lambda: next(moments)
+    before = await provider.fetch("checkout_session", created.provider_session_id)
+    after = await provider.fetch("checkout_session", created.provider_session_id)
+    assert isinstance(before, CheckoutSnapshot)
+    assert isinstance(after, CheckoutSnapshot)
+    assert (before.status, after.status) == (CheckoutSessionStatus.OPEN, CheckoutSessionStatus.EXPIRED)
+
+
 async def test_cancel_now_is_refused_before_any_call(
     store: tuple[LemonSqueezyServer, LemonSqueezyProvider],
 ) -> None:

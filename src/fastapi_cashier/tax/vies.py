@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ..clock import utcnow
 from ..settings import VIESSettings
 
 __all__ = ["VIESClient", "VIESOutcome", "VIESResult", "split_vat_number", "vat_country"]
@@ -139,7 +140,7 @@ class VIESClient:
         logger.warning(
             "VIES could not check %s: %s; it is checked again later", vat_number[:4] + "...", error
         )
-        return VIESResult(VIESOutcome.UNAVAILABLE, datetime.now(UTC), error=error[:200])
+        return VIESResult(VIESOutcome.UNAVAILABLE, utcnow(), error=error[:200])
 
 
 def _error_of(payload: dict[str, Any]) -> str | None:
@@ -167,4 +168,4 @@ def _request_date(value: object) -> datetime:
             parsed = None
         if parsed is not None:
             return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime.now(UTC)
+    return utcnow()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import httpx
 
+from ...clock import Clock, utcnow
 from ...errors import ConfigurationError
 from ...statuses import CheckoutSessionStatus
 from ..base import (
@@ -79,6 +79,7 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         plan_variants: Plan id or name -> variant id links that catalog sync uses as given.
         pause_mode: ``void`` or ``free`` (see :class:`~fastapi_cashier.settings.LemonSqueezySettings`).
         capabilities: The capabilities to offer; all that Lemon Squeezy has by default.
+        clock: The current time, to tell an expired checkout (tests pass their own).
 
     Raises:
         ConfigurationError: No API key, no store, no webhook secret.
@@ -99,6 +100,7 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         plan_variants: Mapping[str, str] | None = None,
         pause_mode: PauseMode = "void",
         capabilities: Iterable[Capability] = LEMONSQUEEZY_CAPABILITIES,
+        clock: Clock = utcnow,
     ) -> None:
         if not store_id or not store_id.isdigit():
             raise ConfigurationError(
@@ -120,6 +122,7 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         self._refunds_sent = SentCalls()
         self._store_currency = None
         self._usage_sent = SentCalls()
+        self._clock = clock
 
     @classmethod
     def from_settings(cls, settings: LemonSqueezySettings) -> LemonSqueezyProvider:
@@ -198,7 +201,7 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
         elif object_kind == "checkout_session":
             found = await self._client.get(f"checkouts/{path_id(provider_id)}", operation=operation)
             expires_at = parse_time(attributes(found).get("expires_at"))
-            expired = expires_at is not None and expires_at <= datetime.now(UTC)
+            expired = expires_at is not None and expires_at <= self._clock()
             # A checkout never says it was paid: its order does (order_created).
             status = CheckoutSessionStatus.EXPIRED if expired else CheckoutSessionStatus.OPEN
             return CheckoutSnapshot(provider_session_id=str(found["id"]), status=status)
