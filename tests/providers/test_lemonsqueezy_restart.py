@@ -197,3 +197,29 @@ async def test_a_usage_report_whose_first_attempt_failed_counts_once_when_repeat
         (provider_id,) = server.subscriptions
         invoice_id = await server.renew(provider_id)
         assert server.invoices[invoice_id]["total"] == 10 * 5
+
+
+@pytest.mark.parametrize("arrived", [True, False], ids=["answer-lost", "never-arrived"])
+async def test_an_unconfirmed_usage_report_nobody_repeats_is_sent_once_by_the_background_step(
+    engine: Any, database_url: str, arrived: bool
+) -> None:
+    server = seeded_server()
+    async with process(server, database_url, attempts=1) as first:
+        usage_path = f"{await metered_subscription(first)}/usage"
+        faults = server.lose_answers if arrived else server.refuse_connections
+        faults.add(("POST", "/v1/usage-records"))
+        failed = await first.post(usage_path, {"quantity": 4, "idempotency_key": "batch-4"})
+        assert failed.status_code == 503, failed.text
+
+    async with process(server, database_url, attempts=3) as second:
+        async with second.harness.payments.service() as svc:
+            # Not yet due: a report younger than the wait is left to its own caller.
+            assert await svc.subscriptions.resume_unreported_usage(older_than=timedelta(hours=1)) == 0
+        async with second.harness.payments.service() as svc:
+            assert await svc.subscriptions.resume_unreported_usage(older_than=timedelta(0)) == 1
+        async with second.harness.payments.service() as svc:
+            assert await svc.subscriptions.resume_unreported_usage(older_than=timedelta(0)) == 0
+        assert [record["quantity"] for record in server.usage_records.values()] == [4]
+        assert server.requests.count(("POST", "/v1/usage-records")) == 1
+        (row,) = await usage_rows(second)
+        assert (row.reported_at is not None, row.provider_fault) == (True, False)

@@ -198,9 +198,9 @@ class PaymentsRouter(APIRouter):
             await self.shutdown()
 
     async def _background(self) -> None:
-        """Retry due webhook events and refunds a provider fault left pending, and cancel the
-        subscriptions whose period ended with a cancel at period end the library keeps itself
-        (PayPal), every ``poll_interval_seconds``; housekeeping every hour.
+        """Retry due webhook events, refunds a provider fault left pending and usage reports it left
+        unconfirmed, and cancel the subscriptions whose period ended with a cancel at period end
+        the library keeps itself (PayPal), every ``poll_interval_seconds``; housekeeping hourly.
 
         Runs in every app process; claiming with ``SKIP LOCKED`` keeps the processes apart. A
         failure is logged and the loop goes on: it must outlive a database restart.
@@ -216,6 +216,10 @@ class PaymentsRouter(APIRouter):
                     logger.info("retried %d stored webhook events", len(results))
                 async with self.service() as svc:
                     await svc.refunds.resume_pending(
+                        older_than=timedelta(seconds=self.settings.provider_calls.resume_after_seconds)
+                    )
+                async with self.service() as svc:
+                    await svc.subscriptions.resume_unreported_usage(
                         older_than=timedelta(seconds=self.settings.provider_calls.resume_after_seconds)
                     )
                 cancelled = await self.cancel_due_subscriptions(limit=_BATCH)

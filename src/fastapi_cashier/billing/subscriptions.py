@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -24,7 +24,7 @@ from ..db.model_repositories import (
     UsageRecordRepository,
 )
 from ..db.models import Plan, Subscription, UsageRecord
-from ..errors import ConflictError, ProviderError, ValidationError
+from ..errors import CashierError, ConflictError, ProviderError, ValidationError
 from ..pricing import PriceSpec, add_interval, storable_period_total
 from ..providers.base import (
     Capability,
@@ -350,6 +350,45 @@ class SubscriptionService(DomainService):
         await self.svc.commit()
         await self._send_usage(subscription, record, provider, resent=False)
         return record, True
+
+    async def resume_unreported_usage(
+        self, *, older_than: timedelta = timedelta(minutes=1), limit: int = 50
+    ) -> int:
+        """Send again the usage reports a retriable provider fault left unconfirmed, when nobody
+        repeats their key: the provider settles a lost answer, so nothing is counted twice.
+
+        Run by the router's background loop (like refunds left pending); each report is claimed
+        by a conditional update first, so processes running side by side never send one twice.
+
+        Returns:
+            How many reports the provider confirmed.
+        """
+        cutoff = now() - older_than
+        due = (
+            await self.session.scalars(
+                sa.select(UsageRecord)
+                .where(
+                    UsageRecord.reported_at.is_(None),
+                    UsageRecord.provider_fault.is_(True),
+                    UsageRecord.updated_at <= cutoff,
+                )
+                .order_by(UsageRecord.updated_at)
+                .limit(limit)
+            )
+        ).all()
+        await self.svc.commit()
+        confirmed = 0
+        for record in due:
+            subscription = await self._subscriptions.get(record.subscription_id)
+            try:
+                provider = await self._provider_for(subscription, Capability.METERED_USAGE)
+                await self._resend_usage(subscription, record, provider)
+            except CashierError as exc:
+                await self.svc.rollback()
+                logger.warning("usage report %s is still unconfirmed: %s", record.id, exc.message)
+                continue
+            confirmed += record.reported_at is not None
+        return confirmed
 
     async def _resend_usage(
         self, subscription: Subscription, record: UsageRecord, provider: RetryingProvider
