@@ -583,3 +583,40 @@ async def test_a_refund_made_in_the_dashboard_is_recorded_from_order_refunded(le
     assert (after["refunded_amount"], after["status"]) == (700, "partially_refunded")
     rows = await lemon.events()
     assert [row.status for row in rows if row.type == "refund.succeeded"] == ["processed"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"meta": {"event_name": "order_created"}}',
+        b'{"meta": {}, "data": {"type": "orders", "id": "1"}}',
+        json.dumps(
+            {
+                "meta": {"event_name": "order_created"},
+                "data": {"type": "orders", "id": "3", "attributes": {"total": 19.99, "currency": "EUR"}},
+            }
+        ).encode(),
+    ],
+    ids=["no-data", "no-event-name", "float-total"],
+)
+async def test_a_signed_object_that_is_no_readable_event_is_stored_once_as_ignored(
+    lemon: LemonHost, body: bytes
+) -> None:
+    first = await lemon.client.post("/billing/webhooks/lemonsqueezy", content=body, headers=signed(body))
+    again = await lemon.client.post("/billing/webhooks/lemonsqueezy", content=body, headers=signed(body))
+
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "ignored"
+    assert again.json()["status"] == "duplicate"
+    (row,) = await lemon.events()
+    assert row.status == "ignored"
+    assert row.ignored_reason
+    assert row.last_error is None
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]"], ids=["not-json", "not-an-object"])
+async def test_a_signed_body_that_is_no_json_object_is_refused(lemon: LemonHost, body: bytes) -> None:
+    answer = await lemon.client.post("/billing/webhooks/lemonsqueezy", content=body, headers=signed(body))
+
+    assert answer.status_code == 400, answer.text
+    assert await lemon.events() == []

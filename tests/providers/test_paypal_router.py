@@ -343,3 +343,36 @@ async def test_a_subscription_checkout_completes_when_its_subscription_activates
     await host.deliver_all(events)
     detail = await host.client.get(f"/billing/checkout-sessions/{session['id']}", headers=alice)
     assert detail.json()["status"] == "complete"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "WH-UNREADABLE-1", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": []}',
+        b'{"id": "WH-UNREADABLE-2"}',
+    ],
+    ids=["resource-not-an-object", "no-event-type"],
+)
+async def test_a_signed_event_the_adapter_cannot_read_is_stored_once_as_ignored(
+    host: PayPalHost, engine: Any, body: bytes
+) -> None:
+    headers = host.sandbox.sign(body)
+    first = await host.deliver(headers, body)
+    again = await host.deliver(headers, body)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "ignored"
+    assert again.json()["status"] == "duplicate"
+    async with engine.connect() as connection:
+        rows = (await connection.execute(sa.select(WebhookEvent.status, WebhookEvent.ignored_reason))).all()
+    assert len(rows) == 1
+    assert str(getattr(rows[0].status, "value", rows[0].status)) == "ignored"
+    assert rows[0].ignored_reason
+
+
+async def test_a_signed_body_without_an_event_id_is_refused(host: PayPalHost, engine: Any) -> None:
+    body = b'{"event_type": "PAYMENT.CAPTURE.COMPLETED"}'
+    answer = await host.deliver(host.sandbox.sign(body), body)
+    assert answer.status_code == 400, answer.text
+    async with engine.connect() as connection:
+        assert await connection.scalar(sa.select(sa.func.count()).select_from(WebhookEvent)) == 0

@@ -22,7 +22,7 @@ from ..base import (
 from ._base import PauseMode, SentCalls, document, path_id, refused, relationship
 from ._catalog import CatalogMixin
 from ._client import DEFAULT_API_BASE, LemonSqueezyClient, Resource
-from ._events import SUBSCRIBED_EVENTS, parse_event
+from ._events import SUBSCRIBED_EVENTS, parse_delivery
 from ._objects import (
     attributes,
     invoice_payment_snapshot,
@@ -214,11 +214,12 @@ class LemonSqueezyProvider(PaymentsMixin, SubscriptionsMixin, CatalogMixin):
 
         Raises:
             SignatureVerificationError: Missing, malformed or not matching any secret.
-            WebhookError: A verified body that is not a Lemon Squeezy event.
+            WebhookError: A verified body that is not a JSON object (one that is, but is no event
+                the adapter can read, comes back with its ``ignored_reason`` set).
         """
         verify_signature(headers, body, self._webhook_secrets)
-        return parse_event(body)
+        return parse_delivery(body)
 
     async def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a stored body that passed :meth:`verify_webhook` when it arrived."""
-        return parse_event(body)
+        return parse_delivery(body)

@@ -35,7 +35,7 @@ from ..base import (
 from ._catalog import sync_plans
 from ._client import PayPalClient
 from ._errors import PROVIDER_NAME
-from ._events import parse_event
+from ._events import parse_delivery
 from ._objects import MalformedObjectError, checkout_snapshot, refund_snapshot
 from ._payments import capture_order, create_order, fetch_payment, refund_capture
 from ._routes import build_routes
@@ -281,11 +281,11 @@ class PayPalProvider:
     async def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         """Verify the delivery (offline, else PayPal's postback) and normalise it."""
         await self.verifier.verify(headers, body)
-        return parse_event(body)
+        return parse_delivery(body)
 
     async def parse_webhook(self, body: bytes) -> ProviderEvent:
         """Normalise a stored, verified body."""
-        return parse_event(body)
+        return parse_delivery(body)
 
     async def fetch(self, object_kind: ObjectKind, provider_id: str) -> Snapshot:
         """Re-read an order or subscription checkout, a capture, a refund or a subscription."""
