@@ -17,18 +17,20 @@ Lemon Squeezy (checkouts with custom data, orders, subscriptions) all fit:
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final, Literal, NoReturn, Protocol, runtime_checkable
+from typing import Any, Final, Literal, NoReturn, Protocol, cast, runtime_checkable
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
-from ..errors import ConfigurationError, UnsupportedCapabilityError
+from ..clock import utcnow
+from ..errors import ConfigurationError, UnsupportedCapabilityError, WebhookError
 from ..money import Money
 from ..statuses import (
     BillingInterval,
@@ -87,6 +89,7 @@ __all__ = [
     "cancels_at_period_end_locally",
     "check_adapter",
     "computes_tax",
+    "parse_or_ignore",
     "require_capability",
     "require_proration",
     "unsupported",
@@ -793,6 +796,51 @@ _REFINES: Final[Mapping[Capability, Capability]] = {
     Capability.PAUSE: Capability.SUBSCRIPTIONS,
     Capability.METERED_USAGE: Capability.SUBSCRIPTIONS,
 }
+
+
+def parse_or_ignore(
+    provider: str,
+    body: bytes,
+    parse: Callable[[bytes], ProviderEvent],
+    describe: Callable[[dict[str, Any]], tuple[str | None, object, object, object]],
+) -> ProviderEvent:
+    """Normalise a verified delivery with ``parse``; keep a JSON object it cannot read as an event
+    with its ``ignored_reason``, for the inbox to store once and record as ignored.
+
+    Args:
+        provider: The adapter's name.
+        body: The raw, verified body.
+        parse: The adapter's parser; it raises ``WebhookError`` for what it cannot read.
+        describe: What can be told of such an object: its event id (``None``: refuse it), event
+            type, object kind and object id (anything unusable is replaced).
+
+    Raises:
+        WebhookError: ``parse``'s error, for a body that is not a JSON object or has no usable id.
+    """
+    try:
+        return parse(body)
+    except WebhookError as exc:
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            raise exc from None
+        if not isinstance(payload, dict):
+            raise
+        event_id, event_type, kind, object_id = describe(payload)
+        if event_id is None or not 0 < len(event_id) <= 255:
+            raise
+        reason = exc.message
+    return ProviderEvent(
+        provider=provider,
+        id=event_id,
+        type=event_type[:100] if isinstance(event_type, str) and event_type else "unknown",
+        occurred_at=utcnow(),
+        object_kind=cast("ObjectKind", kind[:40] if isinstance(kind, str) and kind else "unknown"),
+        object_id=str(object_id) if isinstance(object_id, str | int) and len(str(object_id)) <= 255 else "",
+        snapshot=None,
+        raw=payload,
+        ignored_reason=reason[:500],
+    )
 
 
 def check_adapter(provider: object) -> None:

@@ -40,10 +40,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
-from ...clock import utcnow
 from ...errors import WebhookError
 from ...statuses import CheckoutSessionStatus, PaymentStatus
-from ..base import CheckoutSnapshot, EventType, ObjectKind, ProviderEvent, Snapshot
+from ..base import CheckoutSnapshot, EventType, ObjectKind, ProviderEvent, Snapshot, parse_or_ignore
 from ._errors import PROVIDER_NAME
 from ._objects import (
     MalformedResourceError,
@@ -153,39 +152,21 @@ def parse_event(body: bytes) -> ProviderEvent:
 
 def parse_delivery(body: bytes) -> ProviderEvent:
     """Normalise a verified delivery; a JSON object that is not an event the adapter can read is
-    kept as an event with its ``ignored_reason``, so the inbox stores it once and records it as
-    ignored instead of refusing it (Lemon Squeezy would retry it, then give up).
-
-    Its deduplication key is the body's digest (a redelivery sends the same bytes).
+    kept with its ``ignored_reason`` (:func:`~fastapi_cashier.providers.base.parse_or_ignore`),
+    deduplicated by the body's digest (a redelivery sends the same bytes).
 
     Raises:
         WebhookError: The body is not a JSON object.
     """
-    try:
-        return parse_event(body)
-    except WebhookError as exc:
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            raise exc from None
-        if not isinstance(payload, dict):
-            raise
-        reason = exc.message
-    meta_value, data_value = payload.get("meta"), payload.get("data")
-    meta: dict[str, Any] = meta_value if isinstance(meta_value, dict) else {}
-    data: dict[str, Any] = data_value if isinstance(data_value, dict) else {}
-    name, kind, object_id = meta.get("event_name"), data.get("type"), data.get("id")
-    return ProviderEvent(
-        provider=PROVIDER_NAME,
-        id=f"unreadable:{hashlib.sha256(body).hexdigest()}",
-        type=name[:100] if isinstance(name, str) and name else "unknown",
-        occurred_at=utcnow(),
-        object_kind=cast("ObjectKind", kind[:40] if isinstance(kind, str) and kind else "unknown"),
-        object_id=str(object_id)[:255] if isinstance(object_id, str | int) else "",
-        snapshot=None,
-        raw=payload,
-        ignored_reason=reason[:500],
-    )
+    return parse_or_ignore(PROVIDER_NAME, body, parse_event, _describe_unreadable)
+
+
+def _describe_unreadable(payload: dict[str, Any]) -> tuple[str, object, object, object]:
+    meta, data = payload.get("meta"), payload.get("data")
+    meta = meta if isinstance(meta, dict) else {}
+    data = data if isinstance(data, dict) else {}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return f"unreadable:{digest}", meta.get("event_name"), data.get("type"), data.get("id")
 
 
 def event_id(name: str, resource: Mapping[str, Any]) -> str:

@@ -27,9 +27,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, cast
 
-from ...clock import utcnow
 from ...errors import WebhookError
-from ..base import EventType, ObjectKind, ProviderEvent, Snapshot
+from ..base import EventType, ObjectKind, ProviderEvent, Snapshot, parse_or_ignore
 from ._errors import PROVIDER_NAME
 from ._objects import (
     MalformedObjectError,
@@ -91,36 +90,23 @@ def _load(body: bytes) -> dict[str, Any]:
 
 def parse_delivery(body: bytes) -> ProviderEvent:
     """Normalise a verified delivery; a JSON object with an event ``id`` that is not an event the
-    adapter can read is kept as an event with its ``ignored_reason``, so the inbox stores it once
-    and records it as ignored instead of refusing it (PayPal would retry it for days).
+    adapter can read is kept with its ``ignored_reason``
+    (:func:`~fastapi_cashier.providers.base.parse_or_ignore`).
 
     Raises:
         WebhookError: The body is not a JSON object with an ``id`` of 1 to 255 characters.
     """
-    try:
-        return parse_event(body)
-    except WebhookError as exc:
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            raise exc from None
-        event_id = payload.get("id") if isinstance(payload, dict) else None
-        if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
-            raise
-        reason = exc.message
-    event_type, resource = payload.get("event_type"), payload.get("resource")
+    return parse_or_ignore(PROVIDER_NAME, body, parse_event, _describe_unreadable)
+
+
+def _describe_unreadable(payload: dict[str, Any]) -> tuple[str | None, object, object, object]:
+    event_id, resource = payload.get("id"), payload.get("resource")
     resource_id = resource.get("id") if isinstance(resource, dict) else None
-    kind = payload.get("resource_type")
-    return ProviderEvent(
-        provider=PROVIDER_NAME,
-        id=event_id,
-        type=event_type[:100] if isinstance(event_type, str) and event_type else "unknown",
-        occurred_at=utcnow(),
-        object_kind=cast("ObjectKind", kind[:40] if isinstance(kind, str) and kind else "unknown"),
-        object_id=resource_id[:255] if isinstance(resource_id, str) else "",
-        snapshot=None,
-        raw=payload,
-        ignored_reason=reason[:500],
+    return (
+        event_id if isinstance(event_id, str) else None,
+        payload.get("event_type"),
+        payload.get("resource_type"),
+        resource_id,
     )
 
 
