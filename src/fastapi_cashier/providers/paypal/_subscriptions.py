@@ -38,7 +38,10 @@ __all__ = [
     "fetch_subscription",
     "move_subscription",
     "patch_subscription_tax",
+    "revise_request",
     "revise_subscription",
+    "tax_patch",
+    "tax_percentage",
     "taxes_override",
 ]
 
@@ -129,6 +132,32 @@ async def fetch_subscription(client: PayPalClient, subscription_id: str) -> Subs
     )
 
 
+def revise_request(
+    *, plan_id: str | None, quantity: int | None, return_url: str, cancel_url: str, tax: TaxRateRef | None
+) -> dict[str, Any]:
+    """The ``POST /v1/billing/subscriptions/{id}/revise`` body."""
+    body: dict[str, Any] = {"application_context": {"return_url": return_url, "cancel_url": cancel_url}}
+    if plan_id is not None:
+        body["plan_id"] = plan_id
+    if quantity is not None:
+        body["quantity"] = str(quantity)
+    if tax is not None:
+        body["plan"] = taxes_override(tax)
+    return body
+
+
+def tax_patch(tax: TaxRateRef) -> list[dict[str, Any]]:
+    """The JSON Patch that sets a subscription's taxes (``PATCH /v1/billing/subscriptions/{id}``).
+
+    ``add`` (which PayPal allows on both paths, as ``replace``) sets a member whether or not the
+    subscription had taxes before (one created while tax was off, or before the library sent any).
+    """
+    return [
+        {"op": "add", "path": "/plan/taxes/percentage", "value": tax_percentage(tax)},
+        {"op": "add", "path": "/plan/taxes/inclusive", "value": tax.inclusive},
+    ]
+
+
 async def revise_subscription(
     client: PayPalClient,
     subscription_id: str,
@@ -141,13 +170,9 @@ async def revise_subscription(
     tax: TaxRateRef | None = None,
 ) -> tuple[SubscriptionSnapshot, str | None]:
     """Ask PayPal to change plan and/or quantity; the current state and the approval URL, if any."""
-    body: dict[str, Any] = {"application_context": {"return_url": return_url, "cancel_url": cancel_url}}
-    if plan_id is not None:
-        body["plan_id"] = plan_id
-    if quantity is not None:
-        body["quantity"] = str(quantity)
-    if tax is not None:
-        body["plan"] = taxes_override(tax)
+    body = revise_request(
+        plan_id=plan_id, quantity=quantity, return_url=return_url, cancel_url=cancel_url, tax=tax
+    )
     answer = await client.post(
         f"/v1/billing/subscriptions/{subscription_id}/revise",
         operation="revise the subscription",
@@ -168,10 +193,7 @@ async def patch_subscription_tax(
         f"/v1/billing/subscriptions/{subscription_id}",
         operation="set the subscription's tax",
         request_id=request_id,
-        json=[
-            {"op": "replace", "path": "/plan/taxes/percentage", "value": tax_percentage(tax)},
-            {"op": "replace", "path": "/plan/taxes/inclusive", "value": tax.inclusive},
-        ],
+        json=tax_patch(tax),
     )
     return await fetch_subscription(client, subscription_id)
 
