@@ -274,3 +274,43 @@ async def test_a_plan_change_revises_with_the_new_plans_tax(
         gross = 4999 + int((Decimal(4999) * Decimal("0.19")).quantize(Decimal(1)))
         assert (renewal["subtotal"], renewal["total"]) == (4999, gross)
         assert await charged_at_paypal(host, renewal) == gross
+
+
+async def test_a_one_off_order_is_for_the_gross_and_invoiced_as_charged(
+    engine: Any, database_url: str, vies: tuple[Any, str]
+) -> None:
+    """A one-off checkout carries its tax already: PayPal's order is for the gross (no items, so
+    Orders v2 needs no breakdown), and the numbered invoice is of what was captured."""
+    async with paypal_with_tax(database_url, vies[1], prices_include_tax=False) as host:
+        await _set_up_buyer(host.harness, "de-consumer")
+        created = await host.client.post(
+            "/billing/checkout-sessions",
+            json={
+                "amount": 1000,
+                "currency": "EUR",
+                "description": "Concert ticket",
+                "provider": "paypal",
+                **URLS,
+            },
+            headers=host.harness.auth("de-consumer"),
+        )
+        assert created.status_code == 201, created.text
+        session = created.json()
+        assert (session["amount"], session["tax"]["tax"]) == (1190, 190)
+        [order] = host.sandbox.state.orders.values()
+        [unit] = order["purchase_units"]
+        assert unit["amount"] == {"currency_code": "EUR", "value": "11.90"}
+        approved = await host.click(session["url"])
+        back = httpx.URL(approved.headers["location"])
+        returned = await host.client.get(f"{back.path}?{back.query.decode()}")
+        assert returned.status_code == 303, returned.text
+        await deliver_new(host)
+        [invoice] = await invoices_of(host, "de-consumer")
+        assert (invoice["subtotal"], invoice["tax"], invoice["total"], invoice["amount_paid"]) == (
+            1000,
+            190,
+            1190,
+            1190,
+        )
+        [capture] = host.sandbox.state.captures.values()
+        assert capture["amount"] == {"currency_code": "EUR", "value": "11.90"}
