@@ -236,9 +236,9 @@ class TaxRateRef:
     """The VAT the library decided for a customer's subscription, for the provider to charge.
 
     The library decides the rate (:func:`fastapi_cashier.tax.decide_tax`); a provider that
-    charges tax it did not compute (the fake, Stripe with tax rates) adds it to each invoice so
-    that what it charges equals the local invoice's gross, to the minor unit. A merchant of
-    record (:func:`computes_tax`) ignores it.
+    charges tax it did not compute (the fake, Stripe with tax rates, PayPal's ``plan.taxes``) adds
+    it to each invoice so that what it charges equals the local invoice's gross, to the minor
+    unit. A merchant of record (:func:`computes_tax`) ignores it.
 
     Attributes:
         rate: The rate in percent (``Decimal("19")``, ``Decimal("5.5")``); ``0`` for a reverse

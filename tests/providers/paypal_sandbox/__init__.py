@@ -196,6 +196,7 @@ class PayPalSandbox:
             ),
             Route("/v1/billing/subscriptions", api(subscriptions.create_subscription), methods=["POST"]),
             Route("/v1/billing/subscriptions/{id}", api(subscriptions.get_subscription), methods=["GET"]),
+            Route("/v1/billing/subscriptions/{id}", api(subscriptions.patch_subscription), methods=["PATCH"]),
             Route("/v1/billing/subscriptions/{id}/revise", api(subscriptions.revise), methods=["POST"]),
             Route("/v1/billing/subscriptions/{id}/suspend", api(subscriptions.move), methods=["POST"]),
             Route("/v1/billing/subscriptions/{id}/activate", api(subscriptions.move), methods=["POST"]),

@@ -1,9 +1,20 @@
-"""Billing Subscriptions v1 of the sandbox: create, approve, revise, suspend, activate, cancel, renew."""
+"""Billing Subscriptions v1 of the sandbox: create, approve, revise, patch, suspend, activate, cancel, renew.
+
+Taxes follow PayPal's documents: a subscription's inline ``plan`` override (on create and
+revise; a revise does not carry an earlier override forward) or a ``PATCH`` of
+``/plan/taxes/percentage`` and ``/plan/taxes/inclusive`` sets its ``taxes``, else the plan's own
+apply. With ``inclusive: false`` each billing amount is charged with the tax added: the sale's
+``amount.total`` is the price plus ``percentage`` of it, rounded to the currency's minor unit half
+up (an assumption: PayPal does not document its rounding), and ``amount.details`` reports
+``{"subtotal": <price>, "tax": <tax>}``. With ``inclusive: true`` the price is charged as it is.
+"""
 
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -67,6 +78,13 @@ async def create_subscription(sandbox: PayPalSandbox, request: Request) -> Respo
         }
         if "custom_id" in payload:
             sub["custom_id"] = payload["custom_id"]
+        override = payload.get("plan")
+        if override is not None:
+            refused = _check_override(override)
+            if refused is not None:
+                return refused
+            sub["plan"] = override
+            sub["plan_overridden"] = True
         state.subscriptions[sub["id"]] = sub
         await sandbox.emit(
             "BILLING.SUBSCRIPTION.CREATED", "subscription", view(sandbox, sub), "Subscription created"
@@ -113,6 +131,13 @@ async def approve(sandbox: PayPalSandbox, request: Request) -> Response:
         sub.pop("_pending_revision")
         sub["plan_id"] = revision.get("plan_id", sub["plan_id"])
         sub["quantity"] = str(revision.get("quantity", sub["quantity"]))
+        # "Any existing overrides will not be carried forward during subscription revise."
+        if revision.get("plan") is not None:
+            sub["plan"] = revision["plan"]
+            sub["plan_overridden"] = True
+        else:
+            sub.pop("plan", None)
+            sub["plan_overridden"] = False
         sub["update_time"] = sandbox.state.iso_now()
         await sandbox.emit(
             "BILLING.SUBSCRIPTION.UPDATED", "subscription", view(sandbox, sub), "Subscription updated"
@@ -149,6 +174,51 @@ async def approve(sandbox: PayPalSandbox, request: Request) -> Response:
     return RedirectResponse(f"{sub['_return_url']}?{query}", status_code=303)
 
 
+_PERCENTAGE = re.compile(r"^((-?[0-9]+)|(-?([0-9]+)?[.][0-9]+))$")
+_NO_DECIMALS = {"JPY", "HUF", "TWD"}
+
+
+def _format(amount: Decimal, currency: str) -> str:
+    return f"{amount:.0f}" if currency in _NO_DECIMALS else f"{amount:.2f}"
+
+
+def _check_override(override: object) -> Response | None:
+    """Refuse a ``plan`` override whose ``taxes`` do not match PayPal's schema."""
+    taxes = override.get("taxes") if isinstance(override, dict) else None
+    if not isinstance(override, dict) or (taxes is not None and not isinstance(taxes, dict)):
+        return problem(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "plan must be an object.")
+    if taxes is None:
+        return None
+    percentage = taxes.get("percentage")
+    if percentage is not None and (not isinstance(percentage, str) or not _PERCENTAGE.match(percentage)):
+        return problem(
+            400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "plan.taxes.percentage is not a percentage."
+        )
+    if "inclusive" in taxes and not isinstance(taxes["inclusive"], bool):
+        return problem(
+            400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "plan.taxes.inclusive must be a boolean."
+        )
+    return None
+
+
+def taxes_of(sandbox: PayPalSandbox, sub: dict[str, Any]) -> dict[str, Any] | None:
+    """The taxes the subscription is billed with: its override's over its plan's."""
+    plan_taxes = sandbox.state.plans[sub["plan_id"]].get("taxes")
+    override = (sub.get("plan") or {}).get("taxes")
+    if override is None:
+        return plan_taxes if isinstance(plan_taxes, dict) else None
+    return {**(plan_taxes or {}), **override}
+
+
+def added_tax(sandbox: PayPalSandbox, sub: dict[str, Any], amount: Decimal, currency: str) -> Decimal:
+    """The tax PayPal adds to a billing amount: none when the taxes are inclusive (the default)."""
+    taxes = taxes_of(sandbox, sub)
+    if not taxes or taxes.get("inclusive", True) or taxes.get("percentage") is None:
+        return Decimal(0)
+    unit = Decimal(1) if currency in _NO_DECIMALS else Decimal("0.01")
+    return (amount * Decimal(taxes["percentage"]) / 100).quantize(unit, rounding=ROUND_HALF_UP)
+
+
 async def _bill_cycle(sandbox: PayPalSandbox, sub: dict[str, Any], at: datetime) -> None:
     """Charge the subscription's current cycle at ``at`` and set its next billing time."""
     state = sandbox.state
@@ -161,7 +231,10 @@ async def _bill_cycle(sandbox: PayPalSandbox, sub: dict[str, Any], at: datetime)
     if amount > 0 and sub.pop("_fail_next", False):
         info["failed_payments_count"] += 1
         info["last_failed_payment"] = {
-            "amount": {"currency_code": currency, "value": f"{amount:.2f}"},
+            "amount": {
+                "currency_code": currency,
+                "value": _format(amount + added_tax(sandbox, sub, amount, currency), currency),
+            },
             "time": rfc3339(at),
         }
         await sandbox.emit(
@@ -172,11 +245,15 @@ async def _bill_cycle(sandbox: PayPalSandbox, sub: dict[str, Any], at: datetime)
         )
     elif amount > 0:
         sale_id = paypal_id()
-        value = f"{amount:.2f}" if currency not in {"JPY", "HUF", "TWD"} else f"{amount:.0f}"
+        tax = added_tax(sandbox, sub, amount, currency)
+        value = _format(amount + tax, currency)
+        details = {"subtotal": _format(amount, currency)}
+        if tax:
+            details["tax"] = _format(tax, currency)
         sale = {
             "id": sale_id,
             "state": "completed",
-            "amount": {"total": value, "currency": currency, "details": {"subtotal": value}},
+            "amount": {"total": value, "currency": currency, "details": details},
             "payment_mode": "INSTANT_TRANSFER",
             "protection_eligibility": "ELIGIBLE",
             "billing_agreement_id": sub["id"],
@@ -267,18 +344,67 @@ async def revise(sandbox: PayPalSandbox, request: Request) -> Response:
         if plan is None:
             return problem(422, "UNPROCESSABLE_ENTITY", "INVALID_PLAN_ID", "The plan is unknown.")
         context = payload.get("application_context") or {}
+        override = payload.get("plan")
+        if override is not None:
+            refused = _check_override(override)
+            if refused is not None:
+                return refused
         sub["_pending_revision"] = {
             "plan_id": plan["id"],
             "quantity": str(payload.get("quantity", sub["quantity"])),
+            "plan": override,
             "return_url": context.get("return_url"),
             "cancel_url": context.get("cancel_url"),
         }
         answer = {
             "plan_id": plan["id"],
             "quantity": sub["_pending_revision"]["quantity"],
-            "plan_overridden": False,
+            "plan_overridden": override is not None,
             "links": [state.link(f"/webapps/billing/subscriptions?ba_token={sub['_ba_token']}", "approve")],
         }
         return json_response(answer, 200)
 
     return await idempotent(state, request, act)
+
+
+_PATCHABLE_TAXES = {"/plan/taxes/percentage": "percentage", "/plan/taxes/inclusive": "inclusive"}
+
+
+async def patch_subscription(sandbox: PayPalSandbox, request: Request) -> Response:
+    """``PATCH`` a subscription: here only its taxes (the paths the adapter patches), answered 204."""
+    state = sandbox.state
+    sub = state.subscriptions.get(request.path_params["id"])
+    if sub is None:
+        return not_found("subscription")
+    operations = await request.json()
+    if not isinstance(operations, list):
+        return problem(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "A JSON Patch array is expected.")
+    if sub["status"] not in {"ACTIVE", "SUSPENDED"}:
+        return problem(
+            422,
+            "UNPROCESSABLE_ENTITY",
+            "SUBSCRIPTION_STATUS_INVALID",
+            "Invalid subscription status for patch action; subscription status should be either active "
+            "or suspended.",
+        )
+    taxes = dict((sub.get("plan") or {}).get("taxes") or {})
+    for operation in operations:
+        key = _PATCHABLE_TAXES.get(str(operation.get("path")))
+        if operation.get("op") not in {"add", "replace"} or key is None:
+            return problem(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                "PATCH_PATH_NOT_SUPPORTED",
+                f"Patching {operation.get('path')} is not supported by the sandbox.",
+            )
+        taxes[key] = operation.get("value")
+    refused = _check_override({"taxes": taxes})
+    if refused is not None:
+        return refused
+    sub["plan"] = {**(sub.get("plan") or {}), "taxes": taxes}
+    sub["plan_overridden"] = True
+    sub["update_time"] = state.iso_now()
+    await sandbox.emit(
+        "BILLING.SUBSCRIPTION.UPDATED", "subscription", view(sandbox, sub), "Subscription updated"
+    )
+    return Response(status_code=204)

@@ -318,6 +318,23 @@ def subscription_snapshot(sub: Mapping[str, Any]) -> SubscriptionSnapshot:
     )
 
 
+def _added_tax(amount: Mapping[str, Any], currency: str) -> int:
+    """The tax PayPal added to a sale's billing amount: ``details.tax`` (0 when it reports none).
+
+    A subscription whose plan carries ``taxes`` with ``inclusive: false`` is billed its price
+    plus that tax, and the sale reports ``details: {"subtotal": <price>, "tax": <tax>}``. With
+    ``inclusive: true`` (or no taxes) the sale bills the price, which is its subtotal.
+    """
+    details = amount.get("details")
+    if not isinstance(details, Mapping) or details.get("tax") is None:
+        return 0
+    tax = _money({"amount": {"currency_code": currency, "value": details.get("tax")}})
+    total = _money({"amount": {"currency_code": currency, "value": amount.get("total")}})
+    if tax.amount < 0 or tax.amount > total.amount:
+        raise MalformedObjectError(f"the sale's tax {details.get('tax')!r} does not fit its total")
+    return tax.amount
+
+
 def sale_invoice_snapshot(sale: Mapping[str, Any]) -> tuple[InvoiceSnapshot, PaymentSnapshot]:
     """A subscription's ``PAYMENT.SALE.COMPLETED`` sale as its paid invoice and that invoice's payment."""
     sale_id = _text(sale, "id")
@@ -326,6 +343,7 @@ def sale_invoice_snapshot(sale: Mapping[str, Any]) -> tuple[InvoiceSnapshot, Pay
     if not isinstance(amount, Mapping):
         raise MalformedObjectError("missing amount")
     total = _money({"amount": {"currency_code": amount.get("currency"), "value": amount.get("total")}})
+    price = total.amount - _added_tax(amount, total.currency)
     paid = sale.get("state") == "completed"
     invoice = InvoiceSnapshot(
         provider_invoice_id=sale_id,
@@ -335,13 +353,14 @@ def sale_invoice_snapshot(sale: Mapping[str, Any]) -> tuple[InvoiceSnapshot, Pay
         provider_subscription_id=subscription_id,
         provider_payment_id=sale_id,
         period_start=parse_time(sale.get("create_time")),
-        # A sale names no plan, quantity or period: one line of its total.
+        # A sale names no plan, quantity or period: one line of what it billed before the tax
+        # PayPal added (the library computes its invoice's tax from it and compares the gross).
         lines=(
             {
                 "description": f"PayPal subscription {subscription_id}",
                 "quantity": 1,
-                "unit_amount": total.amount,
-                "amount": total.amount,
+                "unit_amount": price,
+                "amount": price,
                 "period_start": parse_time(sale.get("create_time")),
             },
         ),

@@ -40,7 +40,13 @@ from ._objects import MalformedObjectError, checkout_snapshot, refund_snapshot
 from ._payments import capture_order, create_order, fetch_payment, refund_capture
 from ._routes import build_routes
 from ._signature import PAYPAL_CERT_HOSTS, CertificateStore, WebhookVerifier
-from ._subscriptions import create_subscription, fetch_subscription, move_subscription, revise_subscription
+from ._subscriptions import (
+    create_subscription,
+    fetch_subscription,
+    move_subscription,
+    patch_subscription_tax,
+    revise_subscription,
+)
 
 if TYPE_CHECKING:
     from ...settings import PayPalSettings
@@ -210,9 +216,25 @@ class PayPalProvider:
     # ------------------------------------------------------------------ subscriptions
 
     async def update_subscription(self, change: SubscriptionChange) -> SubscriptionResult:
-        """Revise plan and/or quantity; the subscriber approves at the returned URL first."""
+        """Revise plan and/or quantity; the subscriber approves at the returned URL first.
+
+        The new VAT (``change.tax``) rides along as the revise's plan override. A change of the
+        VAT alone (no plan, no quantity: the buyer's terms changed) is a ``PATCH`` of the
+        subscription's taxes, which PayPal applies without the subscriber's approval.
+        """
         self._require(Capability.SUBSCRIPTIONS, Capability.PLAN_CHANGE)
         require_proration(self, change.proration)
+        if change.plan is None and change.quantity is None:
+            if change.tax is None:
+                snapshot = await fetch_subscription(self.client, change.provider_subscription_id)
+            else:
+                snapshot = await patch_subscription_tax(
+                    self.client,
+                    change.provider_subscription_id,
+                    change.tax,
+                    request_id=change.idempotency_key,
+                )
+            return SubscriptionResult(snapshot=snapshot)
         plan_id = change.plan.provider_price_id if change.plan is not None else None
         if change.plan is not None and not plan_id:
             raise InvalidProviderRequestError(
@@ -226,6 +248,7 @@ class PayPalProvider:
             return_url=self._after_approval,
             cancel_url=self._after_approval,
             request_id=change.idempotency_key,
+            tax=change.tax,
         )
         return SubscriptionResult(snapshot=snapshot, approval_url=approval)
 
