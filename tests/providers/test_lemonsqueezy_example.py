@@ -27,6 +27,8 @@ pytestmark = pytest.mark.anyio
 
 JWT_SECRET = "example-app-test-jwt-secret-long-enough-for-hs256"
 SECRET = "ls-example-signing-secret"
+# Two servers in threads of this process and a loaded CI machine: more than httpx's 5 s default.
+TIMEOUT = 30.0
 
 
 async def test_the_example_app_runs_on_lemonsqueezy_by_configuration_alone(
@@ -55,7 +57,7 @@ async def test_the_example_app_runs_on_lemonsqueezy_by_configuration_alone(
         with serve(example.app) as app_url:
 
             async def deliver(headers: dict[str, str], body: bytes) -> None:
-                async with httpx.AsyncClient() as client:
+                async with httpx.AsyncClient(timeout=TIMEOUT) as client:
                     answer = await client.post(
                         f"{app_url}/billing/webhooks/lemonsqueezy", content=body, headers=headers
                     )
@@ -64,7 +66,7 @@ async def test_the_example_app_runs_on_lemonsqueezy_by_configuration_alone(
             store.deliver = deliver
             alice = create_token(AuthSettings(jwt_secret=JWT_SECRET), "alice", email="alice@example.com")
             headers = {"Authorization": f"Bearer {alice}"}
-            async with httpx.AsyncClient(base_url=app_url, headers=headers) as client:
+            async with httpx.AsyncClient(base_url=app_url, headers=headers, timeout=TIMEOUT) as client:
                 created = await client.post(
                     "/billing/checkout-sessions",
                     json={
@@ -78,7 +80,7 @@ async def test_the_example_app_runs_on_lemonsqueezy_by_configuration_alone(
                 assert created.status_code == 201, created.text
                 session = created.json()
                 assert session["url"].startswith(f"{store_url}/checkout/")
-                async with httpx.AsyncClient() as buyer:
+                async with httpx.AsyncClient(timeout=TIMEOUT) as buyer:
                     paid = await buyer.post(session["url"], data={"outcome": "paid"})
                 assert paid.status_code == 303
                 assert await store.flush() == 1
