@@ -218,26 +218,21 @@ class EventApplier(DomainService):
             await self.svc.invoices.invoice_one_off(
                 payment, checkout, paid_at=event.occurred_at, provider_event_id=event.id
             )
-            if checkout.status is CheckoutSessionStatus.OPEN:
-                # Paid is complete, whether or not the provider sends a checkout event of its
-                # own (PayPal sends none for a captured order).
-                if checkout.payment_id is None:
-                    checkout.payment_id = payment.id
-                await self._move_checkout(
-                    checkout, CheckoutSessionStatus.COMPLETE, event, "its payment succeeded"
-                )
         await self._refund_from_payment(event, snapshot, payment)
         payment.provider_updated_at = _latest(payment.provider_updated_at, event.occurred_at)
         if not moved and payment.status is not snapshot.status:
             return _ignored(f"a payment cannot move from {payment.status.value} to {snapshot.status.value}")
         if (
-            event.type == EventType.CHECKOUT_COMPLETED
-            and payment.status is PaymentStatus.SUCCEEDED
+            payment.status is PaymentStatus.SUCCEEDED
             and checkout is not None
             and checkout.status is CheckoutSessionStatus.OPEN
+            and (event.type == EventType.CHECKOUT_COMPLETED or (moved and checkout.mode == "payment"))
         ):
-            # A checkout completion that carries its payment (Lemon Squeezy's order_created): the
-            # provider has no separate event for the checkout.
+            # Paid is complete: the provider's checkout event may carry the payment (Lemon
+            # Squeezy's order_created), or there is no checkout event at all (PayPal's captured
+            # order), so a one-off payment's success completes its checkout too.
+            if checkout.payment_id is None:
+                checkout.payment_id = payment.id
             await self._move_checkout(checkout, CheckoutSessionStatus.COMPLETE, event, "paid")
         return PROCESSED
 
