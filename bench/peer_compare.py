@@ -1,0 +1,395 @@
+"""fastapi-cashier against fastapi-payments, the other FastAPI payments package, on real uvicorn servers.
+
+For each database (a SQLite file per app always; PostgreSQL when a URL is given, a scratch
+database per app created and dropped here) the script seeds both apps with the same data
+(``--customers`` customers, ``--payments`` payments of the first one), starts both as uvicorn
+servers on 127.0.0.1 (``peer_apps.py``; the peer with ``--peer-python``, an interpreter that can
+import ``fastapi_payments``) and drives them with the same bounded async httpx loop, in rounds
+that alternate between the apps (the peer first and last in turn):
+
+* list customers: the library's ``GET /admin/customers?limit=N`` against the peer's
+  ``GET /customers?limit=N``;
+* list payments: ``GET /admin/payments?limit=N`` against ``GET /payments?limit=N``;
+* a customer's payments: ``GET /payments?limit=N`` (the token's customer) against
+  ``GET /payments?customer_id=...&limit=N``;
+* create a customer: ``GET /me`` for a new subject (the library creates the customer on first
+  use; it has no other route that does) against ``POST /customers``.
+
+The headline per endpoint is the median over rounds of library requests/s divided by the peer's.
+The report also gives p50/p99, server CPU-milliseconds per request (from ``/proc``), and the
+statements, BEGINs and COMMITs per request, counted inside each server over untimed sequential
+requests. ``--profile DIR`` adds a cProfile of each server over untimed sequential requests:
+Python calls per request, and the stats in ``DIR``.
+
+This is a benchmark, not a test: it asserts nothing about speed. Run ``--help`` for options.
+The peer is not a dependency of the project: without it the script says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import read_path
+from peer_apps import PEER_AS_SHIPPED_ENV, PEER_PREFIX
+from read_path import JWT_SECRET, KNOWN, Round, Server, free_port, percentile, scratch_postgres
+
+from fastapi_cashier.api.auth import create_token
+from fastapi_cashier.db import create_engine, create_session_factory
+from fastapi_cashier.db.models import Customer
+from fastapi_cashier.settings import AuthSettings, DatabaseSettings
+
+BENCH_DIR = Path(__file__).resolve().parent
+PEER_PYTHON_ENV = "CASHIER_BENCH_PEER_PYTHON"
+LIBRARY_PREFIX = "/billing"
+
+#: One request: method, path, headers, JSON body.
+Request = tuple[str, str, dict[str, str], Any]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    library: Callable[[int], Request]
+    peer: Callable[[int], Request]
+
+
+def bearer(subject: str, *, admin: bool = False, email: str | None = None) -> dict[str, str]:
+    value = create_token(
+        AuthSettings(jwt_secret=JWT_SECRET), subject, email=email, roles=["admin"] if admin else []
+    )
+    return {"Authorization": f"Bearer {value}"}
+
+
+def endpoints(limit: int, peer_owner: str) -> tuple[Endpoint, ...]:
+    """The compared requests; ``peer_owner`` is the peer's id of the customer that has the payments."""
+
+    def new_email(index: int) -> str:
+        return f"new-{uuid.uuid4().hex}-{index}@example.com"
+
+    def library_create(index: int) -> Request:
+        email = new_email(index)
+        return ("GET", f"{LIBRARY_PREFIX}/me", bearer(email.partition("@")[0], email=email), None)
+
+    def peer_create(index: int) -> Request:
+        return ("POST", f"{PEER_PREFIX}/customers", {}, {"email": new_email(index), "name": "New Customer"})
+
+    return (
+        Endpoint(
+            f"list customers (limit={limit})",
+            lambda _: (
+                "GET",
+                f"{LIBRARY_PREFIX}/admin/customers?limit={limit}",
+                bearer("admin", admin=True),
+                None,
+            ),
+            lambda _: ("GET", f"{PEER_PREFIX}/customers?limit={limit}", {}, None),
+        ),
+        Endpoint(
+            f"list payments (limit={limit})",
+            lambda _: (
+                "GET",
+                f"{LIBRARY_PREFIX}/admin/payments?limit={limit}",
+                bearer("admin", admin=True),
+                None,
+            ),
+            lambda _: ("GET", f"{PEER_PREFIX}/payments?limit={limit}", {}, None),
+        ),
+        Endpoint(
+            f"a customer's payments (limit={limit})",
+            lambda _: ("GET", f"{LIBRARY_PREFIX}/payments?limit={limit}", bearer(KNOWN), None),
+            lambda _: ("GET", f"{PEER_PREFIX}/payments?customer_id={peer_owner}&limit={limit}", {}, None),
+        ),
+        Endpoint("create customer", library_create, peer_create),
+    )
+
+
+# ------------------------------------------------------------------------------ servers
+
+
+class AppServer(Server):
+    """``uvicorn peer_apps:<factory>`` with a given interpreter (``read_path.Server``'s probes and CPU)."""
+
+    def __init__(
+        self, python: str, factory: str, database_url: str, health: str, env: dict[str, str]
+    ) -> None:
+        self.port = free_port()
+        self.health = health
+        environment = {
+            **os.environ,
+            **env,
+            "BENCH_DATABASE_URL": database_url,
+            "BENCH_JWT_SECRET": JWT_SECRET,
+        }
+        command = [python, "-m", "uvicorn", "--app-dir", str(BENCH_DIR), f"peer_apps:{factory}", "--factory"]
+        command += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env=environment)  # noqa: S603 - a chosen interpreter
+
+    async def control(self, method: str, probe: str, **params: Any) -> dict[str, int]:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=120) as client:
+            response = await client.request(method, probe, params=params)
+            response.raise_for_status()
+            answer: dict[str, int] = response.json()
+            return answer
+
+
+async def drive(server: Server, requests: Sequence[Request], concurrency: int) -> Round:
+    """Send every request, ``concurrency`` at a time; any answer but 2xx stops the run.
+
+    ``read_path.drive`` sends GETs only; the peer creates a customer with a POST.
+    """
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            while queue:
+                method, path, headers, body = queue.pop()
+                started = time.perf_counter()
+                response = await client.request(method, path, headers=headers, json=body)
+                latencies.append(time.perf_counter() - started)
+                if not response.is_success:
+                    raise RuntimeError(
+                        f"{method} {path} answered {response.status_code}: {response.text[:300]}"
+                    )
+
+        cpu = server.cpu_seconds()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        return Round(len(requests), seconds, latencies, server.cpu_seconds() - cpu)
+
+
+# ------------------------------------------------------------------------------ data
+
+
+async def seed_library(database_url: str, customers: int, payments: int) -> None:
+    """``read_path.seed`` (the known customer and its payments), then the other customers."""
+    await read_path.seed(database_url, payments)
+    engine = create_engine(DatabaseSettings(url=database_url))
+    try:
+        async with create_session_factory(engine)() as session:
+            start = datetime.now(UTC) - timedelta(days=1)
+            for index in range(1, customers):
+                session.add(
+                    Customer(
+                        external_id=f"customer-{index}",
+                        email=f"customer-{index}@example.com",
+                        name=f"Customer {index}",
+                        created_at=start + timedelta(seconds=index),
+                    )
+                )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def seed_peer(python: str, database_url: str, customers: int, payments: int) -> str:
+    """Seed the peer with its own interpreter; returns the id of the customer with the payments."""
+    command = [
+        python,
+        str(BENCH_DIR / "peer_apps.py"),
+        "seed-peer",
+        database_url,
+        str(customers),
+        str(payments),
+    ]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603
+    return done.stdout.strip().splitlines()[-1]
+
+
+def peer_missing(python: str) -> str | None:
+    """Why ``python`` cannot serve the peer, or None if it can."""
+    probe = "import fastapi_payments, greenlet, uvicorn"
+    try:
+        done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=120)  # noqa: S603
+    except OSError as exc:
+        return f"{python}: {exc}"
+    if done.returncode != 0:
+        return done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+    return None
+
+
+@contextlib.asynccontextmanager
+async def databases(label: str, options: argparse.Namespace) -> AsyncIterator[tuple[str, str]]:
+    """(library URL, peer URL): two SQLite files, or two scratch PostgreSQL databases."""
+    if label == "sqlite":
+        with tempfile.TemporaryDirectory() as directory:
+            yield f"sqlite+aiosqlite:///{directory}/library.db", f"sqlite+aiosqlite:///{directory}/peer.db"
+        return
+    async with scratch_postgres(options.postgres) as library, scratch_postgres(options.postgres) as peer:
+        yield library, peer
+
+
+# ------------------------------------------------------------------------------ run
+
+
+async def per_request(
+    server: AppServer, requests: Sequence[Request], probe: str, **params: Any
+) -> dict[str, float]:
+    """Switch a server-side probe (counting or profile) on, send ``requests`` one by one, read it."""
+    await server.control("POST", probe, on=True)
+    await drive(server, requests, 1)
+    totals = await server.control("POST", probe, on=False, **params)
+    return {key: value / len(requests) for key, value in totals.items()}
+
+
+async def measure(
+    label: str, endpoint: Endpoint, sides: dict[str, AppServer], options: argparse.Namespace
+) -> list[str]:
+    """Warm up, count, profile (``--profile``), then the timed rounds of one endpoint; the report lines."""
+    makers = {"library": endpoint.library, "peer": endpoint.peer}
+
+    def batch(name: str, size: int) -> list[Request]:
+        return [makers[name](index) for index in range(size)]
+
+    for name, server in sides.items():  # connections, the peer's first-use schema check
+        await drive(server, batch(name, options.concurrency * 2), options.concurrency)
+    counts = {
+        name: await per_request(server, batch(name, 10), "/_bench/counting") for name, server in sides.items()
+    }
+    calls: dict[str, float] = {}
+    if options.profile:
+        slug = endpoint.name.split(" (")[0].replace(" ", "_").replace("'", "")
+        for name, server in sides.items():
+            path = str(options.profile / f"{label}-{slug}-{name}.pstats")
+            profiled = await per_request(
+                server, batch(name, options.profile_requests), "/_bench/profile", path=path
+            )
+            calls[name] = profiled["calls"]
+    rounds: dict[str, list[Round]] = {"library": [], "peer": []}
+    order = ["peer", "library"]
+    for index in range(options.rounds):
+        for name in order if index % 2 == 0 else list(reversed(order)):
+            rounds[name].append(await drive(sides[name], batch(name, options.requests), options.concurrency))
+    lines = []
+    for name in order:
+        done = rounds[name]
+        latencies = [value for one in done for value in one.latencies]
+        rps = statistics.median(one.per_second for one in done)
+        cpu_ms = 1000 * sum(one.cpu_seconds for one in done) / sum(one.requests for one in done)
+        p50, p99 = (1000 * percentile(latencies, share) for share in (0.5, 0.99))
+        count = counts[name]
+        profile = f"  calls/req {calls[name]:,.0f}" if name in calls else ""
+        lines.append(
+            f"{label:10} {endpoint.name:32} {name:8} {rps:7.0f} req/s  p50 {p50:7.2f} ms"
+            f"  p99 {p99:8.2f} ms  cpu {cpu_ms:5.2f} ms/req  stmts/req {count['statements']:.1f}"
+            f"  begins/req {count['begins']:.1f}  commits/req {count['commits']:.1f}{profile}"
+        )
+    ratios = [
+        lib.per_second / peer.per_second for lib, peer in zip(rounds["library"], rounds["peer"], strict=True)
+    ]
+    lines.append(
+        f"{label:10} {endpoint.name:32} ratio    {statistics.median(ratios):.3f} "
+        f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+    )
+    return lines
+
+
+async def run_database(label: str, options: argparse.Namespace) -> list[str]:
+    lines: list[str] = []
+    async with databases(label, options) as (library_url, peer_url):
+        await seed_library(library_url, options.customers, options.payments)
+        owner = seed_peer(options.peer_python, peer_url, options.customers, options.payments)
+        peer_env = {PEER_AS_SHIPPED_ENV: "1" if options.peer_as_shipped else "0"}
+        library = AppServer(sys.executable, "library_app", library_url, f"{LIBRARY_PREFIX}/health", {})
+        peer = AppServer(options.peer_python, "peer_app", peer_url, "/health", peer_env)
+        try:
+            await asyncio.gather(library.ready(), peer.ready())
+            for endpoint in endpoints(options.limit, owner):
+                done = await measure(label, endpoint, {"library": library, "peer": peer}, options)
+                print("\n".join(done), flush=True)
+                lines += done
+        finally:
+            library.stop()
+            peer.stop()
+    return lines
+
+
+async def main_async(options: argparse.Namespace) -> int:
+    missing = peer_missing(options.peer_python)
+    if missing is not None:
+        print(
+            f"peer comparison skipped: {options.peer_python} cannot import fastapi_payments, greenlet "
+            f"and uvicorn ({missing}). Install the peer in a virtual environment of its own and pass "
+            f"its interpreter with --peer-python or ${PEER_PYTHON_ENV} (bench/README.md)."
+        )
+        return 0
+    print(
+        f"peer comparison: {options.requests} requests per round, {options.rounds} rounds, "
+        f"concurrency {options.concurrency}, {options.customers} customers and {options.payments} "
+        f"payments seeded on each side, page size {options.limit}, peer "
+        + (
+            "as shipped (one PaymentService for all requests)"
+            if options.peer_as_shipped
+            else "with one PaymentService per request"
+        )
+    )
+    print(f"load at start: {os.getloadavg()}", flush=True)
+    lines = await run_database("sqlite", options)
+    if options.postgres:
+        lines += await run_database("postgresql", options)
+    print(f"load at end: {os.getloadavg()}")
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per app per round (default 200)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    parser.add_argument(
+        "--customers", type=int, default=60, help="customers seeded on each side (default 60)"
+    )
+    parser.add_argument(
+        "--payments", type=int, default=60, help="payments of the first customer on each side (default 60)"
+    )
+    parser.add_argument("--limit", type=int, default=50, help="page size of every list (default 50)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(read_path.POSTGRES_ENV),
+        help=f"server URL (default ${read_path.POSTGRES_ENV})",
+    )
+    parser.add_argument(
+        "--peer-python",
+        default=os.environ.get(PEER_PYTHON_ENV, sys.executable),
+        help=f"an interpreter that imports fastapi_payments (default ${PEER_PYTHON_ENV}, else this one)",
+    )
+    parser.add_argument(
+        "--peer-as-shipped",
+        action="store_true",
+        help="serve the peer without the per-request PaymentService (fails with --concurrency above 1)",
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="cProfile each server; write DIR/<db>-<endpoint>-<app>.pstats"
+    )
+    parser.add_argument(
+        "--profile-requests", type=int, default=50, help="sequential requests per profile (default 50)"
+    )
+    options = parser.parse_args(argv)
+    if options.profile:
+        options.profile = Path(options.profile).resolve()
+        options.profile.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(main_async(options))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
