@@ -38,6 +38,9 @@ from fastapi import Depends, FastAPI
 DATABASE_ENV = "BENCH_DATABASE_URL"
 #: ``1``: serve the peer as shipped (one PaymentService for all requests, see :func:`peer_app`).
 PEER_AS_SHIPPED_ENV = "BENCH_PEER_AS_SHIPPED"
+#: ``1``: make the peer's timestamp columns ``TIMESTAMP WITH TIME ZONE`` (for PostgreSQL, see
+#: :func:`aware_timestamps`).
+PEER_AWARE_ENV = "BENCH_PEER_AWARE_TIMESTAMPS"
 PEER_PREFIX = "/payments"
 PEER_PROVIDER = "payu"
 
@@ -67,7 +70,7 @@ def loopback_only() -> None:
         check(self, address)
         return original_connect_ex(self, address)
 
-    socket.socket.connect = connect  # type: ignore[method-assign]
+    socket.socket.connect = connect  # type: ignore[method-assign, assignment]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign, assignment]
     socket.socket._bench_guarded = True  # type: ignore[attr-defined]
 
@@ -155,6 +158,8 @@ def peer_app() -> FastAPI:
     from fastapi_payments.api.dependencies import initialize_dependencies
 
     loopback_only()
+    if os.environ.get(PEER_AWARE_ENV) == "1":
+        aware_timestamps()
     module = FastAPIPayments(peer_config(os.environ[DATABASE_ENV]))
     # FastAPIPayments only stores the configuration; the routes' PaymentService is built here.
     initialize_dependencies(module.config)
@@ -169,6 +174,23 @@ def peer_app() -> FastAPI:
 
     add_counters(app)
     return app
+
+
+def aware_timestamps() -> None:
+    """Declare every ``DateTime`` column of the peer's models with ``timezone=True``.
+
+    The peer's models declare ``DateTime`` columns (``TIMESTAMP WITHOUT TIME ZONE``) whose
+    defaults are timezone-aware datetimes (``default=datetime.now(timezone.utc)``, evaluated once
+    at import). SQLite stores them; asyncpg refuses them ("can't subtract offset-naive and
+    offset-aware datetimes"), so on PostgreSQL the peer's ``POST /customers`` answers 400 for
+    every request. With this, the same code runs and the columns are ``timestamptz``.
+    """
+    from fastapi_payments.db.models import Base
+
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            if isinstance(column.type, sa.DateTime):
+                column.type.timezone = True
 
 
 def share_nothing(app: FastAPI) -> None:
@@ -199,11 +221,15 @@ async def seed_peer(database_url: str, customers: int, payments: int) -> None:
     from fastapi_payments.db.models import Base, Customer, Payment, PaymentStatus, ProviderCustomer
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+    aware = os.environ.get(PEER_AWARE_ENV) == "1"
+    if aware:
+        aware_timestamps()
     engine = create_async_engine(database_url)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all)
-        start = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)
+        now = datetime.now(UTC)
+        start = (now if aware else now.replace(tzinfo=None)) - timedelta(days=1)
         async with async_sessionmaker(engine)() as session:
             rows = [
                 Customer(

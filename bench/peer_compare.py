@@ -47,7 +47,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import read_path
-from peer_apps import PEER_AS_SHIPPED_ENV, PEER_PREFIX
+from peer_apps import PEER_AS_SHIPPED_ENV, PEER_AWARE_ENV, PEER_PREFIX
 from read_path import JWT_SECRET, KNOWN, Round, Server, free_port, percentile, scratch_postgres
 
 from fastapi_cashier.api.auth import create_token
@@ -201,7 +201,7 @@ async def seed_library(database_url: str, customers: int, payments: int) -> None
         await engine.dispose()
 
 
-def seed_peer(python: str, database_url: str, customers: int, payments: int) -> str:
+def seed_peer(python: str, database_url: str, customers: int, payments: int, env: dict[str, str]) -> str:
     """Seed the peer with its own interpreter; returns the id of the customer with the payments."""
     command = [
         python,
@@ -211,7 +211,9 @@ def seed_peer(python: str, database_url: str, customers: int, payments: int) -> 
         str(customers),
         str(payments),
     ]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)  # noqa: S603
+    done = subprocess.run(  # noqa: S603
+        command, check=True, capture_output=True, text=True, env={**os.environ, **env}
+    )
     return done.stdout.strip().splitlines()[-1]
 
 
@@ -261,7 +263,10 @@ async def measure(
         return [makers[name](index) for index in range(size)]
 
     for name, server in sides.items():  # connections, the peer's first-use schema check
-        await drive(server, batch(name, options.concurrency * 2), options.concurrency)
+        try:
+            await drive(server, batch(name, options.concurrency * 2), options.concurrency)
+        except (RuntimeError, httpx.HTTPError) as exc:
+            return [f"{label:10} {endpoint.name:32} {name:8} not measured: {str(exc)[:400]!r}"]
     counts = {
         name: await per_request(server, batch(name, 10), "/_bench/counting") for name, server in sides.items()
     }
@@ -307,8 +312,11 @@ async def run_database(label: str, options: argparse.Namespace) -> list[str]:
     lines: list[str] = []
     async with databases(label, options) as (library_url, peer_url):
         await seed_library(library_url, options.customers, options.payments)
-        owner = seed_peer(options.peer_python, peer_url, options.customers, options.payments)
-        peer_env = {PEER_AS_SHIPPED_ENV: "1" if options.peer_as_shipped else "0"}
+        peer_env = {
+            PEER_AS_SHIPPED_ENV: "1" if options.peer_as_shipped else "0",
+            PEER_AWARE_ENV: "1" if label == "postgresql" and not options.peer_as_shipped else "0",
+        }
+        owner = seed_peer(options.peer_python, peer_url, options.customers, options.payments, peer_env)
         library = AppServer(sys.executable, "library_app", library_url, f"{LIBRARY_PREFIX}/health", {})
         peer = AppServer(options.peer_python, "peer_app", peer_url, "/health", peer_env)
         try:
