@@ -6,14 +6,24 @@ virtual environment, see ``bench/README.md``). Both read ``BENCH_DATABASE_URL`` 
 ``BENCH_JWT_SECRET``). This module imports neither package at import time, so either interpreter
 can load it.
 
-Both apps get the same two additions, and nothing else:
+Both apps get the same additions, and nothing else:
 
 * a guard that refuses any outgoing connection to an address outside 127.0.0.0/8 and ``::1``
   (a request that tried to reach a provider would fail with 500, and the benchmark stops on any
-  answer other than 200); neither app's measured routes makes one, the guard proves it;
+  answer other than 2xx); neither app's measured routes makes one, the guard proves it;
 * ``/_bench/counting`` (``POST`` with ``on=true|false``, ``GET`` to read): statement,
   ``BEGIN`` and ``COMMIT`` counters from SQLAlchemy engine events, switched on only for the
-  untimed counting requests, so the timed rounds run without listeners.
+  untimed counting requests, so the timed rounds run without listeners;
+* ``/_bench/profile`` (``POST`` with ``on=true|false`` and ``path``): a cProfile of the server
+  process over untimed requests, its call count and its stats file.
+
+The peer is served as its README's quick start sets it up (``FastAPIPayments(config)``, its
+router at ``/payments``) plus the ``initialize_dependencies(config)`` call the quick start lacks
+(without it every route answers 500, "Dependencies not initialized"), with two changes the
+benchmark documents and can switch off (``BENCH_PEER_AS_SHIPPED=1``): one PaymentService per
+request (:func:`share_nothing`, without which it fails under concurrent requests) and, on
+PostgreSQL, timezone-aware timestamp columns (:func:`aware_timestamps`, without which its create
+answers 400).
 
 ``python bench/peer_apps.py seed-peer URL CUSTOMERS PAYMENTS`` creates the peer's tables and seeds
 them, with the peer's interpreter (the library's side is seeded by ``peer_compare.py``).
@@ -153,7 +163,7 @@ def peer_config(database_url: str) -> dict[str, Any]:
 
 
 def peer_app() -> FastAPI:
-    """fastapi-payments as its README sets it up, its router at ``/payments``, plus ``/health``."""
+    """fastapi-payments as its quick start sets it up, its router at ``/payments``, plus ``/health``."""
     from fastapi_payments import FastAPIPayments
     from fastapi_payments.api.dependencies import initialize_dependencies
 
@@ -161,7 +171,8 @@ def peer_app() -> FastAPI:
     if os.environ.get(PEER_AWARE_ENV) == "1":
         aware_timestamps()
     module = FastAPIPayments(peer_config(os.environ[DATABASE_ENV]))
-    # FastAPIPayments only stores the configuration; the routes' PaymentService is built here.
+    # FastAPIPayments only stores the configuration: without this call, which the peer's quick
+    # start leaves out, every route answers 500 ("Dependencies not initialized").
     initialize_dependencies(module.config)
     app = FastAPI()
     module.include_router(app, prefix=PEER_PREFIX)
