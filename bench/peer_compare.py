@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import read_path
@@ -51,7 +52,7 @@ from peer_apps import PEER_AS_SHIPPED_ENV, PEER_AWARE_ENV, PEER_PREFIX
 from read_path import JWT_SECRET, KNOWN, Round, Server, free_port, percentile, scratch_postgres
 
 from fastapi_cashier.api.auth import create_token
-from fastapi_cashier.db import create_engine, create_session_factory
+from fastapi_cashier.db import create_engine
 from fastapi_cashier.db.models import Customer
 from fastapi_cashier.settings import AuthSettings, DatabaseSettings
 
@@ -90,31 +91,27 @@ def endpoints(limit: int, peer_owner: str) -> tuple[Endpoint, ...]:
     def peer_create(index: int) -> Request:
         return ("POST", f"{PEER_PREFIX}/customers", {}, {"email": new_email(index), "name": "New Customer"})
 
+    def admin_get(path: str) -> Callable[[int], Request]:
+        return lambda _: ("GET", f"{LIBRARY_PREFIX}/admin{path}", bearer("admin", admin=True), None)
+
+    def peer_get(path: str) -> Callable[[int], Request]:
+        return lambda _: ("GET", f"{PEER_PREFIX}{path}", {}, None)
+
     return (
         Endpoint(
             f"list customers (limit={limit})",
-            lambda _: (
-                "GET",
-                f"{LIBRARY_PREFIX}/admin/customers?limit={limit}",
-                bearer("admin", admin=True),
-                None,
-            ),
-            lambda _: ("GET", f"{PEER_PREFIX}/customers?limit={limit}", {}, None),
+            admin_get(f"/customers?limit={limit}"),
+            peer_get(f"/customers?limit={limit}"),
         ),
         Endpoint(
             f"list payments (limit={limit})",
-            lambda _: (
-                "GET",
-                f"{LIBRARY_PREFIX}/admin/payments?limit={limit}",
-                bearer("admin", admin=True),
-                None,
-            ),
-            lambda _: ("GET", f"{PEER_PREFIX}/payments?limit={limit}", {}, None),
+            admin_get(f"/payments?limit={limit}"),
+            peer_get(f"/payments?limit={limit}"),
         ),
         Endpoint(
             f"a customer's payments (limit={limit})",
             lambda _: ("GET", f"{LIBRARY_PREFIX}/payments?limit={limit}", bearer(KNOWN), None),
-            lambda _: ("GET", f"{PEER_PREFIX}/payments?customer_id={peer_owner}&limit={limit}", {}, None),
+            peer_get(f"/payments?customer_id={peer_owner}&limit={limit}"),
         ),
         Endpoint("create customer", library_create, peer_create),
     )
@@ -183,20 +180,23 @@ async def drive(server: Server, requests: Sequence[Request], concurrency: int) -
 async def seed_library(database_url: str, customers: int, payments: int) -> None:
     """``read_path.seed`` (the known customer and its payments), then the other customers."""
     await read_path.seed(database_url, payments)
+    start = datetime.now(UTC) - timedelta(days=1)
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "external_id": f"customer-{index}",
+            "email": f"customer-{index}@example.com",
+            "name": f"Customer {index}",
+            "metadata": {},
+            "created_at": start + timedelta(seconds=index),
+            "updated_at": start + timedelta(seconds=index),
+        }
+        for index in range(1, customers)
+    ]
     engine = create_engine(DatabaseSettings(url=database_url))
     try:
-        async with create_session_factory(engine)() as session:
-            start = datetime.now(UTC) - timedelta(days=1)
-            for index in range(1, customers):
-                session.add(
-                    Customer(
-                        external_id=f"customer-{index}",
-                        email=f"customer-{index}@example.com",
-                        name=f"Customer {index}",
-                        created_at=start + timedelta(seconds=index),
-                    )
-                )
-            await session.commit()
+        async with engine.begin() as connection:
+            await connection.execute(sa.insert(Customer.__table__), rows)
     finally:
         await engine.dispose()
 
