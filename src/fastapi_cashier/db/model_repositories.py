@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass
@@ -279,33 +280,47 @@ class WebhookEventRepository(Repository[m.WebhookEvent]):
         Raises:
             ValidationError: a value is longer than its column allows.
         """
-        event = m.WebhookEvent
-        _check_lengths(event.__table__, values)
-        new_id = values["id"]
-        dialect = self.session.get_bind().dialect.name
-        if dialect in ("mysql", "mariadb"):
-            added: Any = mysql.insert(event).values(values).prefix_with("IGNORE")
-        else:
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            added = (
-                insert(event).values(values).on_conflict_do_nothing(index_elements=["provider", "event_id"])
-            )
-        if await self.session.scalar(added.returning(event.id)) is not None:
-            return StoredDelivery(new_id, WebhookEventStatus(values["status"]), inserted=True)
-        found = (
-            await self.session.execute(
-                sa.select(event.id, event.status).where(
-                    event.provider == values["provider"], event.event_id == values["event_id"]
-                )
-            )
+        _check_lengths(values)
+        connection = await self.session.connection()
+        inserted, found = _insert_once_statements(connection.dialect.name)
+        # Core statements on the session's connection: no ORM bulk-insert path, built once.
+        if (await connection.execute(inserted, values)).scalar() is not None:
+            return StoredDelivery(values["id"], WebhookEventStatus(values["status"]), inserted=True)
+        row = (
+            await connection.execute(found, {"provider": values["provider"], "event_id": values["event_id"]})
         ).one_or_none()
-        return None if found is None else StoredDelivery(found.id, found.status, inserted=False)
+        return None if row is None else StoredDelivery(row.id, row.status, inserted=False)
 
 
-def _check_lengths(table: sa.FromClause, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        length = getattr(table.c[name].type, "length", None)
-        if isinstance(value, str) and length is not None and len(value) > length:
+_WEBHOOK_EVENTS: sa.Table = m.WebhookEvent.__table__  # type: ignore[assignment]
+#: The length of every bounded text column of ``webhook_events``.
+_TEXT_LENGTHS: dict[str, int] = {
+    column.name: column.type.length  # type: ignore[attr-defined]
+    for column in _WEBHOOK_EVENTS.columns
+    if getattr(column.type, "length", None) is not None
+}
+
+
+@functools.cache
+def _insert_once_statements(dialect: str) -> tuple[sa.Executable, sa.Executable]:
+    """The store-once INSERT of a dialect (returning the new id, nothing for a duplicate) and the
+    read of a stored delivery's id and status, built once per dialect."""
+    table = _WEBHOOK_EVENTS
+    if dialect in ("mysql", "mariadb"):
+        added: Any = mysql.insert(table).prefix_with("IGNORE")
+    else:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        added = insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+    found = sa.select(table.c.id, table.c.status).where(
+        table.c.provider == sa.bindparam("provider"), table.c.event_id == sa.bindparam("event_id")
+    )
+    return added.returning(table.c.id), found
+
+
+def _check_lengths(values: dict[str, Any]) -> None:
+    for name, length in _TEXT_LENGTHS.items():
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > length:
             raise ValidationError(f"{name} is longer than {length} characters", field=name)
 
 

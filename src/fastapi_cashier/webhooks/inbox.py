@@ -175,11 +175,11 @@ class WebhookInbox:
                 rolled back whole and nothing is stored.
         """
         async with self._session_factory()() as session:
-            svc = self._service_factory(session)
             stored = await WebhookEventRepository(session=session).insert_once(values)
             if stored is None or not stored.inserted:
                 await session.rollback()
                 return stored or DeliveryResult(event.id, "duplicate")
+            svc = self._service_factory(session)  # only for an event that is new
             savepoint = await session.begin_nested()
             try:
                 outcome = await svc.events.apply(event)
