@@ -171,3 +171,36 @@ async def test_status_changes_read_back_in_order(session: AsyncSession) -> None:
         ("pending", "succeeded"),
         ("succeeded", "refunded"),
     ]
+
+
+async def test_a_checkout_is_found_by_local_id_first_then_by_provider_id(session: AsyncSession) -> None:
+    from fastapi_cashier.db.model_repositories import CheckoutSessionRepository
+
+    customer = await CustomerRepository(session=session).add(factories.customer())
+    sessions = CheckoutSessionRepository(session=session)
+
+    def checkout(provider: str, provider_session_id: str) -> m.CheckoutSession:
+        return m.CheckoutSession(
+            customer_id=customer.id,
+            provider=provider,
+            provider_session_id=provider_session_id,
+            mode="payment",
+            amount=100,
+            currency="EUR",
+        )
+
+    local = await sessions.add(checkout("fake", "cs_local"))
+    by_provider_id = await sessions.add(checkout("fake", "cs_other"))
+    elsewhere = await sessions.add(checkout("stripe", "cs_elsewhere"))
+    find = sessions.by_local_or_provider_id
+    # Both keys match, different rows: the local id wins, whichever row sorts first.
+    assert await find("fake", local.id, "cs_other", for_update=True) is local
+    assert await find("fake", by_provider_id.id, "cs_local") is by_provider_id
+    # A local id of another provider's session is passed over for the provider id.
+    assert await find("fake", elsewhere.id, "cs_other") is by_provider_id
+    assert await find("fake", elsewhere.id, None) is None
+    # One key alone, or none.
+    assert await find("fake", None, "cs_local") is local
+    assert await find("fake", local.id, None) is local
+    assert await find("fake", uuid.uuid4(), "cs_missing") is None
+    assert await find("fake", None, None) is None

@@ -174,6 +174,36 @@ class CheckoutSessionRepository(Repository[m.CheckoutSession]):
             for_update=for_update,
         )
 
+    async def by_local_or_provider_id(
+        self,
+        provider: str,
+        local_id: uuid.UUID | None,
+        provider_session_id: str | None,
+        *,
+        for_update: bool = False,
+    ) -> m.CheckoutSession | None:
+        """The ``provider`` session with id ``local_id``, else the one with ``provider_session_id``.
+
+        One statement for both keys (an event about an unknown checkout misses both in one
+        round trip). ``LIMIT 1`` with the locking clause locks only the row returned on
+        PostgreSQL.
+        """
+        session_ = m.CheckoutSession
+        keys: list[sa.ColumnElement[bool]] = []
+        if local_id is not None:
+            keys.append(session_.id == local_id)
+        if provider_session_id:
+            keys.append(session_.provider_session_id == provider_session_id)
+        if not keys:
+            return None
+        stmt = sa.select(session_).where(session_.provider == provider, sa.or_(*keys)).limit(1)
+        if len(keys) == 2:
+            # The local id wins when both keys match different rows.
+            stmt = stmt.order_by(sa.case((keys[0], 0), else_=1))
+        if for_update:
+            stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
 
 class PaymentRepository(Repository[m.Payment]):
     model_type = m.Payment
