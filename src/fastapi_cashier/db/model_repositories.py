@@ -188,21 +188,32 @@ class CheckoutSessionRepository(Repository[m.CheckoutSession]):
         round trip). ``LIMIT 1`` with the locking clause locks only the row returned on
         PostgreSQL.
         """
-        session_ = m.CheckoutSession
-        keys: list[sa.ColumnElement[bool]] = []
-        if local_id is not None:
-            keys.append(session_.id == local_id)
-        if provider_session_id:
-            keys.append(session_.provider_session_id == provider_session_id)
-        if not keys:
+        if local_id is None and not provider_session_id:
             return None
-        stmt = sa.select(session_).where(session_.provider == provider, sa.or_(*keys)).limit(1)
-        if len(keys) == 2:
-            # The local id wins when both keys match different rows.
-            stmt = stmt.order_by(sa.case((keys[0], 0), else_=1))
-        if for_update:
-            stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        stmt = _checkout_lookup(local_id is not None, bool(provider_session_id), for_update)
+        params = {"provider": provider, "local_id": local_id, "provider_session_id": provider_session_id}
+        return (await self.session.execute(stmt, params)).scalar_one_or_none()
+
+
+@functools.cache
+def _checkout_lookup(
+    by_local_id: bool, by_provider_id: bool, for_update: bool
+) -> sa.Select[m.CheckoutSession]:
+    """The statement of :meth:`CheckoutSessionRepository.by_local_or_provider_id`, built once
+    per shape (building and keying a statement costs more Python than running it)."""
+    session_ = m.CheckoutSession
+    keys: list[sa.ColumnElement[bool]] = []
+    if by_local_id:
+        keys.append(session_.id == sa.bindparam("local_id", type_=session_.id.type))
+    if by_provider_id:
+        keys.append(session_.provider_session_id == sa.bindparam("provider_session_id"))
+    stmt = sa.select(session_).where(session_.provider == sa.bindparam("provider"), sa.or_(*keys)).limit(1)
+    if len(keys) == 2:
+        # The local id wins when both keys match different rows.
+        stmt = stmt.order_by(sa.case((keys[0], 0), else_=1))
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return stmt
 
 
 class PaymentRepository(Repository[m.Payment]):
@@ -213,11 +224,8 @@ class PaymentRepository(Repository[m.Payment]):
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
     ) -> m.Payment | None:
         """The payment with this provider payment id."""
-        return await self.first(
-            m.Payment.provider == provider,
-            m.Payment.provider_payment_id == provider_payment_id,
-            for_update=for_update,
-        )
+        params = {"provider": provider, "provider_payment_id": provider_payment_id}
+        return (await self.session.execute(_payment_lookup(for_update), params)).scalar_one_or_none()
 
     async def add_refunded(self, payment_id: uuid.UUID, amount: int) -> bool:
         """Add ``amount`` to ``refunded_amount`` only if it stays within the payment's amount.
@@ -233,6 +241,22 @@ class PaymentRepository(Repository[m.Payment]):
         )
         result = await self.session.execute(stmt)
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _payment_lookup(for_update: bool) -> sa.Select[m.Payment]:
+    """The statement of :meth:`PaymentRepository.by_provider_id`, built once."""
+    stmt = (
+        sa.select(m.Payment)
+        .where(
+            m.Payment.provider == sa.bindparam("provider"),
+            m.Payment.provider_payment_id == sa.bindparam("provider_payment_id"),
+        )
+        .limit(1)
+    )
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return stmt
 
 
 class RefundRepository(Repository[m.Refund]):
