@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import pstats
 import sys
@@ -36,13 +35,11 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from fastapi import FastAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from webhook_ingest import (
-    asgi_client,
-    baseline_app,
+    both_apps,
     fake_provider,
     library_settings,
     paid_checkout_events,
@@ -50,10 +47,6 @@ from webhook_ingest import (
     signed,
     unknown_object_events,
 )
-
-from fastapi_cashier import PaymentsRouter
-from fastapi_cashier.db.engine import create_engine
-from fastapi_cashier.settings import DatabaseSettings
 
 KINDS = ("new/processed", "new/ignored", "duplicate", "floor")
 
@@ -69,35 +62,23 @@ class Statements:
 
 
 async def measure(database_url: str, events: int, top: int, stats_dir: Path | None) -> dict[str, Any]:
-    library_url, baseline_url = database_url, database_url
-    if database_url.startswith("sqlite"):
-        library_url, baseline_url = f"{database_url}-library.db", f"{database_url}-baseline.db"
     # As in webhook_ingest.py, without the background retry loop, whose statements would be
     # counted with the deliveries they happen to run next to.
-    settings = library_settings(library_url)
+    settings = library_settings(
+        f"{database_url}-library.db" if database_url.startswith("sqlite") else database_url
+    )
     settings = settings.model_copy(
         update={"webhooks": settings.webhooks.model_copy(update={"retry_loop": False})}
     )
-    payments = PaymentsRouter(settings)
-    library = FastAPI()
-    library.include_router(payments, prefix="/billing")
-    path = library.url_path_for("payments:webhook", provider="fake")
-    baseline_engine = create_engine(DatabaseSettings(url=baseline_url))
-    baseline, metadata = baseline_app(baseline_engine)
     results: dict[str, Any] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(baseline_engine.dispose)
-        async with baseline_engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
-        baseline_client = await stack.enter_async_context(asgi_client(baseline))
-        library_client = await stack.enter_async_context(asgi_client(library))
-        fake = fake_provider(payments)
-        existing = await paid_checkout_events(payments, events + 10)
+    async with both_apps(database_url, settings) as apps:
+        library_client, path, baseline_client = apps.library, apps.library_path, apps.baseline
+        fake = fake_provider(apps.payments)
+        existing = await paid_checkout_events(apps.payments, events + 10)
         unknown = unknown_object_events(events + 10, tag="calls")
-        library_engine = payments.engine
         statements = Statements()
-        sa.event.listen(library_engine.sync_engine, "before_cursor_execute", statements)
-        sa.event.listen(baseline_engine.sync_engine, "before_cursor_execute", statements)
+        sa.event.listen(apps.payments.engine.sync_engine, "before_cursor_execute", statements)
+        sa.event.listen(apps.baseline_engine.sync_engine, "before_cursor_execute", statements)
 
         async def post(client: httpx.AsyncClient, url: str, headers: Any, body: bytes, expect: str) -> None:
             response = await client.post(url, content=body, headers=dict(headers))
