@@ -336,13 +336,23 @@ class WebhookEventRepository(Repository[m.WebhookEvent]):
         """
         _check_lengths(values)
         connection = await self.session.connection()
-        inserted, found = _insert_once_statements(connection.dialect.name)
+        key = {"provider": values["provider"], "event_id": values["event_id"]}
         # Core statements on the session's connection: no ORM bulk-insert path, built once.
-        if (await connection.execute(inserted, values)).scalar() is not None:
-            return StoredDelivery(values["id"], WebhookEventStatus(values["status"]), inserted=True)
-        row = (
-            await connection.execute(found, {"provider": values["provider"], "event_id": values["event_id"]})
-        ).one_or_none()
+        if connection.dialect.name == "postgresql":
+            # The INSERT and the read of a stored row in one statement (one round trip for a
+            # duplicate). The read sees the rows committed when the statement began: one that a
+            # concurrent first delivery committed while this INSERT waited on its key is found
+            # by the separate read below.
+            stmt = _insert_or_read_postgresql(tuple(sorted(values)))
+            params = {f"new_{name}": value for name, value in values.items()}
+            decided = (await connection.execute(stmt, {**params, **key})).first()
+            if decided is not None:
+                return StoredDelivery(decided.id, decided.status, inserted=decided.inserted)
+        else:
+            inserted = _insert_once_statement(connection.dialect.name)
+            if (await connection.execute(inserted, values)).scalar() is not None:
+                return StoredDelivery(values["id"], WebhookEventStatus(values["status"]), inserted=True)
+        row = (await connection.execute(_STORED_DELIVERY, key)).one_or_none()
         return None if row is None else StoredDelivery(row.id, row.status, inserted=False)
 
 
@@ -355,20 +365,42 @@ _TEXT_LENGTHS: dict[str, int] = {
 }
 
 
+#: The id and status of a stored delivery.
+_STORED_DELIVERY = sa.select(_WEBHOOK_EVENTS.c.id, _WEBHOOK_EVENTS.c.status).where(
+    _WEBHOOK_EVENTS.c.provider == sa.bindparam("provider"),
+    _WEBHOOK_EVENTS.c.event_id == sa.bindparam("event_id"),
+)
+
+
 @functools.cache
-def _insert_once_statements(dialect: str) -> tuple[sa.Executable, sa.Executable]:
-    """The store-once INSERT of a dialect (returning the new id, nothing for a duplicate) and the
-    read of a stored delivery's id and status, built once per dialect."""
+def _insert_once_statement(dialect: str) -> sa.Executable:
+    """The store-once INSERT of SQLite or MariaDB, returning the new id (nothing for a duplicate)."""
     table = _WEBHOOK_EVENTS
     if dialect in ("mysql", "mariadb"):
         added: Any = mysql.insert(table).prefix_with("IGNORE")
     else:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        added = insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
-    found = sa.select(table.c.id, table.c.status).where(
-        table.c.provider == sa.bindparam("provider"), table.c.event_id == sa.bindparam("event_id")
+        added = sqlite.insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+    return added.returning(table.c.id)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _insert_or_read_postgresql(columns: tuple[str, ...]) -> sa.Executable:
+    """PostgreSQL's store-once INSERT of ``columns`` (bound as ``new_<column>``) as a CTE, and the
+    stored row's id and status: ``inserted`` true for the new row, false for the one found."""
+    table = _WEBHOOK_EVENTS
+    new_row = (
+        postgresql.insert(table)
+        .values({name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(table.c.id, table.c.status)
+        .cte("stored_now")
     )
-    return added.returning(table.c.id), found
+    return sa.union_all(
+        sa.select(new_row.c.id, new_row.c.status, sa.true().label("inserted")),
+        sa.select(table.c.id, table.c.status, sa.false()).where(
+            table.c.provider == sa.bindparam("provider"), table.c.event_id == sa.bindparam("event_id")
+        ),
+    )
 
 
 def _check_lengths(values: dict[str, Any]) -> None:
