@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from ...webhooks.inbox import DeliveryResult
-from ..problems import ProblemRoute, problem_responses
+from ..problems import problem_responses
 
 if TYPE_CHECKING:
     from ..router import PaymentsRouter
 
-__all__ = ["add_routes", "build"]
+__all__ = ["add_routes", "answer_body"]
 
 _ANSWER_SCHEMA = {
     "type": "object",
@@ -29,13 +29,6 @@ def answer_body(result: DeliveryResult) -> bytes:
     (compact separators, UTF-8, no ASCII escaping), without the response model's validation."""
     answer = {"received": True, "event_id": result.event_id, "status": result.status}
     return json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
-def build(payments: "PaymentsRouter") -> APIRouter:
-    """The webhook endpoint on a router of its own; signatures are checked on the raw bytes."""
-    router = APIRouter(route_class=ProblemRoute)
-    add_routes(router, payments)
-    return router
 
 
 def add_routes(router: APIRouter, payments: "PaymentsRouter") -> None:
