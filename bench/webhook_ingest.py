@@ -397,6 +397,43 @@ def split(items: Sequence[bytes], parts: int) -> list[Sequence[bytes]]:
     return [items[low:high] for low, high in itertools.pairwise(bounds)]
 
 
+@dataclass
+class Apps:
+    """The library and the floor, up and reachable in process."""
+
+    payments: PaymentsRouter
+    library: httpx.AsyncClient
+    library_path: str
+    baseline: httpx.AsyncClient
+    baseline_engine: AsyncEngine
+
+
+@contextlib.asynccontextmanager
+async def both_apps(database_url: str, settings: PaymentsSettings | None = None) -> AsyncIterator[Apps]:
+    """The library (``library_settings`` unless ``settings`` is given) and the floor on
+    ``database_url``, each with its lifespan running; on SQLite each has a file of its own."""
+    library_url, baseline_url = database_url, database_url
+    if database_url.startswith("sqlite"):
+        # Separate files, so neither app's writes or file growth weigh on the other.
+        library_url, baseline_url = f"{database_url}-library.db", f"{database_url}-baseline.db"
+    payments = PaymentsRouter(settings or library_settings(library_url))
+    library = FastAPI()
+    library.include_router(payments, prefix="/billing")
+    baseline_engine = create_engine(DatabaseSettings(url=baseline_url))
+    baseline, baseline_metadata = baseline_app(baseline_engine)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(baseline_engine.dispose)
+        async with baseline_engine.begin() as connection:
+            await connection.run_sync(baseline_metadata.create_all)
+        yield Apps(
+            payments=payments,
+            library=await stack.enter_async_context(asgi_client(library)),
+            library_path=library.url_path_for("payments:webhook", provider="fake"),
+            baseline=await stack.enter_async_context(asgi_client(baseline)),
+            baseline_engine=baseline_engine,
+        )
+
+
 async def run_database(label: str, database_url: str, options: BenchOptions) -> DatabaseResult:
     """Prepare the events with the library, then time baseline and library in alternating rounds.
 
@@ -404,26 +441,12 @@ async def run_database(label: str, database_url: str, options: BenchOptions) -> 
     on the library, and on the library again (duplicates), so a change in the machine's load
     during the run weighs on both sides of the ratio alike.
     """
-    library_url, baseline_url = database_url, database_url
-    if database_url.startswith("sqlite"):
-        # Separate files, so neither app's writes or file growth weigh on the other.
-        library_url, baseline_url = f"{database_url}-library.db", f"{database_url}-baseline.db"
-
-    payments = PaymentsRouter(library_settings(library_url))
-    library = FastAPI()
-    library.include_router(payments, prefix="/billing")
-    library_path = library.url_path_for("payments:webhook", provider="fake")
-    baseline_engine = create_engine(DatabaseSettings(url=baseline_url))
-    baseline, baseline_metadata = baseline_app(baseline_engine)
     profiles = Profiles(options.profile_dir)
     existing = round(options.events * options.existing_share)
 
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(baseline_engine.dispose)
-        async with baseline_engine.begin() as connection:
-            await connection.run_sync(baseline_metadata.create_all)
-        baseline_client = await stack.enter_async_context(asgi_client(baseline))
-        library_client = await stack.enter_async_context(asgi_client(library))
+    async with both_apps(database_url) as apps:
+        payments = apps.payments
+        baseline_client, library_client, library_path = apps.baseline, apps.library, apps.library_path
         fake = fake_provider(payments)
 
         prepare_started = time.perf_counter()

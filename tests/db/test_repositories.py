@@ -171,3 +171,108 @@ async def test_status_changes_read_back_in_order(session: AsyncSession) -> None:
         ("pending", "succeeded"),
         ("succeeded", "refunded"),
     ]
+
+
+async def test_a_checkout_is_found_by_local_id_first_then_by_provider_id(session: AsyncSession) -> None:
+    from fastapi_cashier.db.model_repositories import CheckoutSessionRepository
+
+    customer = await CustomerRepository(session=session).add(factories.customer())
+    sessions = CheckoutSessionRepository(session=session)
+
+    def checkout(provider: str, provider_session_id: str) -> m.CheckoutSession:
+        return m.CheckoutSession(
+            customer_id=customer.id,
+            provider=provider,
+            provider_session_id=provider_session_id,
+            mode="payment",
+            amount=100,
+            currency="EUR",
+        )
+
+    local = await sessions.add(checkout("fake", "cs_local"))
+    by_provider_id = await sessions.add(checkout("fake", "cs_other"))
+    elsewhere = await sessions.add(checkout("stripe", "cs_elsewhere"))
+    find = sessions.by_local_or_provider_id
+    # Both keys match, different rows: the local id wins, whichever row sorts first.
+    assert await find("fake", local.id, "cs_other", for_update=True) is local
+    assert await find("fake", by_provider_id.id, "cs_local") is by_provider_id
+    # A local id of another provider's session is passed over for the provider id.
+    assert await find("fake", elsewhere.id, "cs_other") is by_provider_id
+    assert await find("fake", elsewhere.id, None) is None
+    # One key alone, or none.
+    assert await find("fake", None, "cs_local") is local
+    assert await find("fake", local.id, None) is local
+    assert await find("fake", uuid.uuid4(), "cs_missing") is None
+    assert await find("fake", None, None) is None
+
+
+def _delivery(event_id: str) -> dict[str, object]:
+    from fastapi_cashier.statuses import WebhookEventStatus
+
+    now = datetime.now(UTC)
+    return {
+        "id": uuid.uuid4(),
+        "provider": "fake",
+        "event_id": event_id,
+        "type": "payment.succeeded",
+        "object_kind": "payment",
+        "object_provider_id": "pay_1",
+        "occurred_at": now,
+        "raw_body": b"{}",
+        "received_at": now,
+        "status": WebhookEventStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
+async def test_insert_once_stores_a_delivery_once_and_finds_it_after(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    from fastapi_cashier.db.model_repositories import WebhookEventRepository
+    from fastapi_cashier.statuses import WebhookEventStatus
+
+    first = _delivery("evt_once")
+    async with session_factory() as session:
+        stored = await WebhookEventRepository(session=session).insert_once(first)
+        assert stored is not None
+        assert stored.inserted
+        assert stored.id == first["id"]
+        assert stored.status is WebhookEventStatus.PENDING
+        await session.commit()
+    async with session_factory() as session:
+        again = await WebhookEventRepository(session=session).insert_once(_delivery("evt_once"))
+        assert again is not None
+        assert not again.inserted
+        assert again.id == first["id"]
+        assert again.status == WebhookEventStatus.PENDING
+        await session.rollback()
+
+
+async def test_insert_once_finds_a_delivery_a_concurrent_transaction_committed_meanwhile(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The first delivery's transaction holds the new key; the second waits on it, then finds
+    the row committed after its own statement began (PostgreSQL: outside that statement's
+    snapshot, so by the separate read)."""
+    from fastapi_cashier.db.model_repositories import StoredDelivery, WebhookEventRepository
+
+    first = _delivery("evt_race")
+    found: list[StoredDelivery | None] = []
+    async with session_factory() as holder:
+        assert await WebhookEventRepository(session=holder).insert_once(first) is not None
+
+        async def second_delivery() -> None:
+            async with session_factory() as session:
+                found.append(await WebhookEventRepository(session=session).insert_once(_delivery("evt_race")))
+                await session.rollback()
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(second_delivery)
+            await anyio.sleep(0.5)  # the second delivery is waiting on the key (or the write lock)
+            assert found == []
+            await holder.commit()
+    [stored] = found
+    assert stored is not None
+    assert not stored.inserted
+    assert stored.id == first["id"]

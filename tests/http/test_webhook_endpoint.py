@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,50 @@ async def test_parallel_deliveries_of_one_event_apply_it_once(harness: Harness) 
         (None, "pending"),
         ("pending", "succeeded"),
     ]
+
+
+async def test_the_answer_is_the_bytes_fastapi_would_send_for_the_dict(harness: Harness) -> None:
+    from fastapi.responses import JSONResponse
+
+    from fastapi_cashier.api.routes.webhooks import answer_body
+    from fastapi_cashier.webhooks import DeliveryResult
+
+    for event_id in ("evt_1", 'evt_"quoted"\\', "evt_é✓"):
+        for status in ("processed", "ignored", "failed", "duplicate"):
+            result = DeliveryResult(event_id, status)  # type: ignore[arg-type]
+            expected = JSONResponse({"received": True, "event_id": event_id, "status": status}).body
+            assert answer_body(result) == expected
+    (headers, body), _ = await _events(harness)
+    response = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    event_id = json.loads(body)["id"]
+    assert response.content == b'{"received":true,"event_id":"%s","status":"processed"}' % event_id.encode()
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_a_signature_header_sent_twice_with_different_values_is_refused(harness: Harness) -> None:
+    (headers, body), _ = await _events(harness)
+    forged = harness.fake.sign(body.replace(b"succeeded", b"failed", 1))
+    twice = [*headers.items(), *((k, v) for k, v in forged.items() if k.lower() == "fake-signature")]
+    response = await harness.client.post("/billing/webhooks/fake", content=body, headers=twice)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_signature"
+    assert (await harness.client.get("/billing/payments", headers=harness.auth())).json()["items"] == []
+
+
+async def test_a_duplicate_builds_no_service(harness: Harness) -> None:
+    (headers, body), _ = await _events(harness)
+    inbox = harness.payments.inbox
+    built: list[object] = []
+    factory = inbox._service_factory
+
+    def counting(session: Any) -> Any:
+        built.append(session)
+        return factory(session)
+
+    inbox._service_factory = counting  # type: ignore[method-assign]
+    first = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert first.json()["status"] == "processed"
+    assert len(built) == 1
+    again = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert again.json()["status"] == "duplicate"
+    assert len(built) == 1

@@ -149,15 +149,12 @@ class EventApplier(DomainService):
     async def _session_for(
         self, event: ProviderEvent, provider_session_id: str | None
     ) -> CheckoutSession | None:
-        sessions = CheckoutSessionRepository(session=self.session)
-        local_id = _parse_uuid(event.local_ids.get("checkout_session_id"))
-        if local_id is not None:
-            found = await sessions.get_or_none(local_id, for_update=True)
-            if found is not None and found.provider == event.provider:
-                return found
-        if provider_session_id:
-            return await sessions.by_provider_id(event.provider, provider_session_id, for_update=True)
-        return None
+        return await CheckoutSessionRepository(session=self.session).by_local_or_provider_id(
+            event.provider,
+            _parse_uuid(event.local_ids.get("checkout_session_id")),
+            provider_session_id,
+            for_update=True,
+        )
 
     async def _payment(self, event: ProviderEvent, snapshot: PaymentSnapshot) -> ApplyOutcome:
         payments = PaymentRepository(session=self.session)

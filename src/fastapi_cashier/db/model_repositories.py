@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Sequence as SequenceOf
 from dataclasses import dataclass
@@ -173,6 +174,47 @@ class CheckoutSessionRepository(Repository[m.CheckoutSession]):
             for_update=for_update,
         )
 
+    async def by_local_or_provider_id(
+        self,
+        provider: str,
+        local_id: uuid.UUID | None,
+        provider_session_id: str | None,
+        *,
+        for_update: bool = False,
+    ) -> m.CheckoutSession | None:
+        """The ``provider`` session with id ``local_id``, else the one with ``provider_session_id``.
+
+        One statement for both keys (an event about an unknown checkout misses both in one
+        round trip). ``LIMIT 1`` with the locking clause locks only the row returned on
+        PostgreSQL.
+        """
+        if local_id is None and not provider_session_id:
+            return None
+        stmt = _checkout_lookup(local_id is not None, bool(provider_session_id), for_update)
+        params = {"provider": provider, "local_id": local_id, "provider_session_id": provider_session_id}
+        return (await self.session.execute(stmt, params)).scalar_one_or_none()
+
+
+@functools.cache
+def _checkout_lookup(
+    by_local_id: bool, by_provider_id: bool, for_update: bool
+) -> sa.Select[m.CheckoutSession]:
+    """The statement of :meth:`CheckoutSessionRepository.by_local_or_provider_id`, built once
+    per shape (building and keying a statement costs more Python than running it)."""
+    session_ = m.CheckoutSession
+    keys: list[sa.ColumnElement[bool]] = []
+    if by_local_id:
+        keys.append(session_.id == sa.bindparam("local_id", type_=session_.id.type))
+    if by_provider_id:
+        keys.append(session_.provider_session_id == sa.bindparam("provider_session_id"))
+    stmt = sa.select(session_).where(session_.provider == sa.bindparam("provider"), sa.or_(*keys)).limit(1)
+    if len(keys) == 2:
+        # The local id wins when both keys match different rows.
+        stmt = stmt.order_by(sa.case((keys[0], 0), else_=1))
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return stmt
+
 
 class PaymentRepository(Repository[m.Payment]):
     model_type = m.Payment
@@ -182,11 +224,8 @@ class PaymentRepository(Repository[m.Payment]):
         self, provider: str, provider_payment_id: str, *, for_update: bool = False
     ) -> m.Payment | None:
         """The payment with this provider payment id."""
-        return await self.first(
-            m.Payment.provider == provider,
-            m.Payment.provider_payment_id == provider_payment_id,
-            for_update=for_update,
-        )
+        params = {"provider": provider, "provider_payment_id": provider_payment_id}
+        return (await self.session.execute(_payment_lookup(for_update), params)).scalar_one_or_none()
 
     async def add_refunded(self, payment_id: uuid.UUID, amount: int) -> bool:
         """Add ``amount`` to ``refunded_amount`` only if it stays within the payment's amount.
@@ -202,6 +241,22 @@ class PaymentRepository(Repository[m.Payment]):
         )
         result = await self.session.execute(stmt)
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _payment_lookup(for_update: bool) -> sa.Select[m.Payment]:
+    """The statement of :meth:`PaymentRepository.by_provider_id`, built once."""
+    stmt = (
+        sa.select(m.Payment)
+        .where(
+            m.Payment.provider == sa.bindparam("provider"),
+            m.Payment.provider_payment_id == sa.bindparam("provider_payment_id"),
+        )
+        .limit(1)
+    )
+    if for_update:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return stmt
 
 
 class RefundRepository(Repository[m.Refund]):
@@ -279,33 +334,79 @@ class WebhookEventRepository(Repository[m.WebhookEvent]):
         Raises:
             ValidationError: a value is longer than its column allows.
         """
-        event = m.WebhookEvent
-        _check_lengths(event.__table__, values)
-        new_id = values["id"]
-        dialect = self.session.get_bind().dialect.name
-        if dialect in ("mysql", "mariadb"):
-            added: Any = mysql.insert(event).values(values).prefix_with("IGNORE")
+        _check_lengths(values)
+        connection = await self.session.connection()
+        key = {"provider": values["provider"], "event_id": values["event_id"]}
+        # Core statements on the session's connection: no ORM bulk-insert path, built once.
+        if connection.dialect.name == "postgresql":
+            # The INSERT and the read of a stored row in one statement (one round trip for a
+            # duplicate). The read sees the rows committed when the statement began: one that a
+            # concurrent first delivery committed while this INSERT waited on its key is found
+            # by the separate read below.
+            stmt = _insert_or_read_postgresql(tuple(sorted(values)))
+            params = {f"new_{name}": value for name, value in values.items()}
+            decided = (await connection.execute(stmt, {**params, **key})).first()
+            if decided is not None:
+                return StoredDelivery(decided.id, decided.status, inserted=decided.inserted)
         else:
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            added = (
-                insert(event).values(values).on_conflict_do_nothing(index_elements=["provider", "event_id"])
-            )
-        if await self.session.scalar(added.returning(event.id)) is not None:
-            return StoredDelivery(new_id, WebhookEventStatus(values["status"]), inserted=True)
-        found = (
-            await self.session.execute(
-                sa.select(event.id, event.status).where(
-                    event.provider == values["provider"], event.event_id == values["event_id"]
-                )
-            )
-        ).one_or_none()
-        return None if found is None else StoredDelivery(found.id, found.status, inserted=False)
+            inserted = _insert_once_statement(connection.dialect.name)
+            if (await connection.execute(inserted, values)).scalar() is not None:
+                return StoredDelivery(values["id"], WebhookEventStatus(values["status"]), inserted=True)
+        row = (await connection.execute(_STORED_DELIVERY, key)).one_or_none()
+        return None if row is None else StoredDelivery(row.id, row.status, inserted=False)
 
 
-def _check_lengths(table: sa.FromClause, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        length = getattr(table.c[name].type, "length", None)
-        if isinstance(value, str) and length is not None and len(value) > length:
+_WEBHOOK_EVENTS: sa.Table = m.WebhookEvent.__table__  # type: ignore[assignment]
+#: The length of every bounded text column of ``webhook_events``.
+_TEXT_LENGTHS: dict[str, int] = {
+    column.name: column.type.length  # type: ignore[attr-defined]
+    for column in _WEBHOOK_EVENTS.columns
+    if getattr(column.type, "length", None) is not None
+}
+
+
+#: The id and status of a stored delivery.
+_STORED_DELIVERY = sa.select(_WEBHOOK_EVENTS.c.id, _WEBHOOK_EVENTS.c.status).where(
+    _WEBHOOK_EVENTS.c.provider == sa.bindparam("provider"),
+    _WEBHOOK_EVENTS.c.event_id == sa.bindparam("event_id"),
+)
+
+
+@functools.cache
+def _insert_once_statement(dialect: str) -> sa.Executable:
+    """The store-once INSERT of SQLite or MariaDB, returning the new id (nothing for a duplicate)."""
+    table = _WEBHOOK_EVENTS
+    if dialect in ("mysql", "mariadb"):
+        added: Any = mysql.insert(table).prefix_with("IGNORE")
+    else:
+        added = sqlite.insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
+    return added.returning(table.c.id)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _insert_or_read_postgresql(columns: tuple[str, ...]) -> sa.Executable:
+    """PostgreSQL's store-once INSERT of ``columns`` (bound as ``new_<column>``) as a CTE, and the
+    stored row's id and status: ``inserted`` true for the new row, false for the one found."""
+    table = _WEBHOOK_EVENTS
+    new_row = (
+        postgresql.insert(table)
+        .values({name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
+        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
+        .returning(table.c.id, table.c.status)
+        .cte("stored_now")
+    )
+    return sa.union_all(
+        sa.select(new_row.c.id, new_row.c.status, sa.true().label("inserted")),
+        sa.select(table.c.id, table.c.status, sa.false()).where(
+            table.c.provider == sa.bindparam("provider"), table.c.event_id == sa.bindparam("event_id")
+        ),
+    )
+
+
+def _check_lengths(values: dict[str, Any]) -> None:
+    for name, length in _TEXT_LENGTHS.items():
+        value = values.get(name)
+        if isinstance(value, str) and len(value) > length:
             raise ValidationError(f"{name} is longer than {length} characters", field=name)
 
 

@@ -66,6 +66,21 @@ _TRANSIENT_RERUNS = 3
 
 Progress = Callable[[int], None]
 
+_EVENTS: sa.Table = WebhookEvent.__table__  # type: ignore[assignment]
+#: A new event's first attempt succeeded: its outcome, one attempt, nothing more to do.
+_MARK_APPLIED = (
+    sa.update(_EVENTS)
+    .where(_EVENTS.c.id == sa.bindparam("stored_id"))
+    .values(
+        status=sa.bindparam("outcome", type_=_EVENTS.c.status.type),
+        last_error=None,
+        ignored_reason=sa.bindparam("reason", type_=_EVENTS.c.ignored_reason.type),
+        attempts=1,
+        processed_at=sa.bindparam("applied_at", type_=_EVENTS.c.processed_at.type),
+        next_attempt_at=None,
+    )
+)
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryResult:
@@ -175,11 +190,11 @@ class WebhookInbox:
                 rolled back whole and nothing is stored.
         """
         async with self._session_factory()() as session:
-            svc = self._service_factory(session)
             stored = await WebhookEventRepository(session=session).insert_once(values)
             if stored is None or not stored.inserted:
                 await session.rollback()
                 return stored or DeliveryResult(event.id, "duplicate")
+            svc = self._service_factory(session)  # only for an event that is new
             savepoint = await session.begin_nested()
             try:
                 outcome = await svc.events.apply(event)
@@ -202,18 +217,15 @@ class WebhookInbox:
                 )
                 await session.commit()
                 return DeliveryResult(event.id, "failed", error, id=stored.id)
-            await session.execute(
-                sa.update(WebhookEvent)
-                .where(WebhookEvent.id == stored.id)
-                .values(
-                    status=WebhookEventStatus(outcome.status),
-                    last_error=None,
-                    ignored_reason=outcome.reason if outcome.status == "ignored" else None,
-                    attempts=1,
-                    processed_at=now(),
-                    next_attempt_at=None,
-                )
-                .execution_options(synchronize_session=False)
+            # A Core statement built once, on the session's connection (no ORM update path).
+            await (await session.connection()).execute(
+                _MARK_APPLIED,
+                {
+                    "stored_id": stored.id,
+                    "outcome": WebhookEventStatus(outcome.status),
+                    "reason": outcome.reason if outcome.status == "ignored" else None,
+                    "applied_at": now(),
+                },
             )
             await svc.commit()
             return DeliveryResult(event.id, outcome.status, outcome.reason, id=stored.id)

@@ -19,7 +19,7 @@ def build_routes(payments: PaymentsRouter) -> APIRouter:
     """Every route of ``payments`` but those the adapters contribute (see ``PaymentsRouter``)."""
     router = APIRouter(route_class=ProblemRoute)
     router.include_router(public.build(payments))
-    router.include_router(webhooks.build(payments))
+    webhooks.add_routes(router, payments)
     router.include_router(customers.build(payments))
     router.include_router(documents.build(payments))
     router.include_router(subscriptions.build(payments))
