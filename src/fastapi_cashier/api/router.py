@@ -13,6 +13,9 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Route
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ..billing.hooks import Hook, HookRegistry
@@ -103,7 +106,15 @@ class PaymentsRouter(APIRouter):
 
         from .routes import build_routes
 
-        self.include_router(build_routes(self))
+        built = build_routes(self)
+        flat = _plain_routes(built)
+        if flat is None:
+            self.include_router(built)
+        else:
+            # The same route objects, one level deep: FastAPI matches a request against each
+            # level of inclusion in turn (twice per level on recent versions), so every nested
+            # router costs every request a scan of its routes.
+            self.routes.extend(flat)
         self._include_provider_routes()
 
     # ------------------------------------------------------------------ configuration
@@ -482,6 +493,52 @@ class PaymentsRouter(APIRouter):
             ValueError: ``amount`` is not a positive integer (when the dependency is built).
         """
         return dependencies.consume_credits_dependency(self, amount)
+
+
+def _plain_routes(router: APIRouter) -> list[BaseRoute] | None:
+    """The path operations of ``router`` with its plain inclusions resolved, in order.
+
+    A plain inclusion is ``include_router(sub)`` without arguments: the sub-router's routes
+    already carry their prefix, tags and responses, so they can be served as they are. ``None``
+    when an inclusion adds anything of its own (or has a shape this FastAPI version does not
+    expose); the caller then includes ``router`` as a whole.
+    """
+    flat: list[BaseRoute] = []
+    for route in router.routes:
+        if isinstance(route, APIRoute | Route):
+            flat.append(route)
+            continue
+        inner = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if not isinstance(inner, APIRouter) or context is None or not _plain_inclusion(context):
+            return None
+        nested = _plain_routes(inner)
+        if nested is None:
+            return None
+        flat.extend(nested)
+    return flat
+
+
+def _plain_inclusion(context: Any) -> bool:
+    """True for the include context of an ``include_router(sub)`` call without arguments."""
+    defaults = (
+        getattr(context, "default_response_class", None),
+        getattr(context, "generate_unique_id_function", None),
+        getattr(context, "strict_content_type", None),
+    )
+    return (
+        getattr(context, "prefix", None) == ""
+        and getattr(context, "tags", None) == []
+        and getattr(context, "dependencies", None) == []
+        and getattr(context, "responses", None) == {}
+        and getattr(context, "callbacks", None) == []
+        and getattr(context, "deprecated", False) is None
+        and getattr(context, "include_in_schema", None) is True
+        and getattr(context, "dependency_overrides_provider", False) is None
+        and getattr(context, "max_body_size", False) is None
+        and not getattr(context, "form_limits", True)
+        and all(isinstance(value, DefaultPlaceholder) for value in defaults)
+    )
 
 
 class _LazySessionFactory:
