@@ -6,8 +6,9 @@ SQLAlchemy endpoints) run in this process over one seeded SQLite file and are dr
 For each endpoint of ``read_path.py`` (``GET /payments?limit=50``, ``GET /me`` for a known and a
 new subject, ``GET /admin/payments?limit=50``) the script counts, with cProfile, the Python
 function calls per request of each app, and with SQLAlchemy ``before_cursor_execute`` events the
-statements per request. ``--top N`` lists where the library's calls go, grouped by package, and
-``--stats DIR`` writes each profile as ``DIR/<app>-<endpoint>.pstats``.
+statements per request (``--sql`` prints those of one request). ``--top N`` lists where the
+library's calls go, grouped by package, and ``--stats DIR`` writes each profile as
+``DIR/<app>-<endpoint>.pstats``.
 
 Call and statement counts do not depend on the machine's load, so they can be compared between
 runs on a busy machine where requests/s cannot. This is a measurement, not a test.
@@ -42,7 +43,7 @@ from read_path import ENDPOINTS, JWT_SECRET, Endpoint, seed, token
 
 def package_of(filename: str) -> str:
     """A short name for where a function lives: the package under site-packages, or the module."""
-    if filename.startswith("~") or filename.startswith("<"):
+    if filename.startswith(("~", "<")):
         return "builtins"
     parts = Path(filename).parts
     for marker in ("site-packages", "src"):
@@ -56,13 +57,16 @@ def package_of(filename: str) -> str:
 
 
 async def measure(
-    app: FastAPI, prefix: str, endpoint: Endpoint, requests: int
+    app: FastAPI, prefix: str, endpoint: Endpoint, requests: int, *, show_sql: bool = False
 ) -> tuple[cProfile.Profile, cProfile.Profile, float]:
     statements = 0
+    sent: list[str] = []
 
-    def count(*_args: object) -> None:
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         nonlocal statements
         statements += 1
+        if len(sent) < 20:
+            sent.append(" ".join(statement.split())[:100])
 
     path = endpoint.library_path if prefix else endpoint.baseline_path
     profiler = cProfile.Profile()
@@ -96,6 +100,11 @@ async def measure(
                 anyio.to_thread.run_sync = run_sync
             response.raise_for_status()
     sa.event.remove(app.state.bench_engine(), "before_cursor_execute", count)
+    if show_sql:
+        per_request = round(statements / requests)
+        print(f"{'library' if prefix else 'baseline'} {endpoint.name}: the SQL of the first request")
+        for statement in sent[:per_request]:
+            print(f"    {statement}")
     return profiler, threaded, statements / requests
 
 
@@ -126,10 +135,10 @@ async def main_async(options: argparse.Namespace) -> None:
         async with library.router.lifespan_context(library), baseline.router.lifespan_context(baseline):
             for endpoint in ENDPOINTS:
                 lib_profile, lib_threaded, lib_statements = await measure(
-                    library, "/billing", endpoint, options.requests
+                    library, "/billing", endpoint, options.requests, show_sql=options.sql
                 )
                 base_profile, base_threaded, base_statements = await measure(
-                    baseline, "", endpoint, options.requests
+                    baseline, "", endpoint, options.requests, show_sql=options.sql
                 )
                 lib_calls = calls(lib_profile, lib_threaded)
                 base_calls = calls(base_profile, base_threaded)
@@ -168,9 +177,12 @@ async def main_async(options: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--requests", type=int, default=50, help="profiled requests per endpoint (default 50)")
+    parser.add_argument(
+        "--requests", type=int, default=50, help="profiled requests per endpoint (default 50)"
+    )
     parser.add_argument("--payments", type=int, default=60, help="seeded payments (default 60)")
     parser.add_argument("--top", type=int, default=0, help="packages to list per endpoint (default none)")
+    parser.add_argument("--sql", action="store_true", help="print the SQL of one request of each")
     parser.add_argument("--stats", type=Path, default=None, help="write every profile to this directory")
     asyncio.run(main_async(parser.parse_args(argv)))
     return 0

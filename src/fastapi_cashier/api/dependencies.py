@@ -100,9 +100,11 @@ def request_service_dependency(payments: "PaymentsRouter") -> Callable[..., Asyn
 def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Customer]]:
     """The signed-in customer, created from the principal on first use.
 
-    A known customer is read in the request's unit of work (no commit). A new one is created in
-    a write transaction of its own and committed at once, so the other sessions of the request
-    (a route's writes, the idempotency store) see the row its foreign keys point to.
+    A known customer is read in the request's unit of work (no commit). A new one is stored in
+    a write transaction of its own (one ``INSERT`` that does nothing when a concurrent first
+    request stored it first) and committed at once, so the other sessions of the request (a
+    route's writes, the idempotency store) see the row its foreign keys point to; it is then
+    read in the request's unit of work.
     """
 
     async def current_customer(
@@ -119,9 +121,14 @@ def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[C
                     await svc.close()
                 return found
             async with payments.service() as writer:
-                created = await writer.customers.get_or_create(principal.subject, email=principal.email)
+                await writer.customers.create_if_missing(principal.subject, email=principal.email)
             # A fresh transaction from here on, which sees the committed row on every database.
             await svc.session.rollback()
+            created = await svc.customers.find(principal.subject)
+            if created is None:  # pragma: no cover - the row was committed just above
+                raise AuthenticationError("the customer of this subject could not be stored")
+            if request.method not in _READS:
+                await svc.close()
             return created
 
     return current_customer

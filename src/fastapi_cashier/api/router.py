@@ -15,8 +15,8 @@ import anyio
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Route
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.routing import BaseRoute, Route
 
 from ..billing.hooks import Hook, HookRegistry
 from ..billing.service import PaymentsService
