@@ -11,8 +11,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 
 from ..billing.service import PaymentsService
 from ..db.models import Customer
@@ -52,20 +52,28 @@ def _storable(principal: Principal) -> Principal:
         raise CashierHTTPException(exc) from exc
 
 
+class _BearerPrincipal(HTTPBearer):
+    """The signed-in principal of a built-in authenticator, as the bearer security scheme.
+
+    One dependency that is both: FastAPI declares the scheme in the OpenAPI document (Swagger's
+    "Authorize" button), and calling it reads and verifies the header with the authenticator
+    and returns the storable principal. It answers 401 itself, never the scheme's own 403.
+    """
+
+    def __init__(self, authenticator: JWTAuthenticator | DemoAuthenticator) -> None:
+        super().__init__(
+            auto_error=False, scheme_name="HTTPBearer", description="A JWT signed with auth.jwt_secret"
+        )
+        self._authenticator = authenticator
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        return _storable(await self._authenticator(request))
+
+
 def principal_dependency(authenticate: "Authenticate") -> Callable[..., Awaitable[Principal]]:
     """The signed-in principal; the built-in authenticators also declare the bearer scheme."""
     if isinstance(authenticate, JWTAuthenticator | DemoAuthenticator):
-        # Declares the scheme in the OpenAPI document (Swagger's "Authorize" button); the
-        # authenticator itself reads and verifies the header.
-        bearer = HTTPBearer(auto_error=False, description="A JWT signed with auth.jwt_secret")
-
-        async def current_principal_with_scheme(
-            principal: Principal = Depends(authenticate),
-            _scheme: HTTPAuthorizationCredentials | None = Security(bearer),
-        ) -> Principal:
-            return _storable(principal)
-
-        return current_principal_with_scheme
+        return _BearerPrincipal(authenticate)
 
     async def current_principal(principal: Principal = Depends(authenticate)) -> Principal:
         return _storable(principal)
