@@ -224,20 +224,8 @@ async def test_an_event_id_longer_than_its_column_is_refused_not_truncated(harne
         assert list(await svc.session.scalars(sa.select(WebhookEvent))) == []
 
 
-async def test_a_sqlite_read_request_sends_its_selects_without_a_begin(harness: Harness) -> None:
-    await harness.pay_one_off("gina", amount=1500)
-    with traffic(harness.payments) as seen:
-        listed = await harness.client.get("/billing/payments?limit=50", headers=harness.auth("gina"))
-    assert listed.status_code == 200, listed.text
-    assert [item["amount"] for item in listed.json()["items"]] == [1500]
-    assert len(seen.statements) == 2  # the customer lookup and the page, nothing else
-    if harness.payments.engine.dialect.name == "sqlite":
-        assert all(statement.lstrip().upper().startswith("SELECT") for statement in seen.statements)
-
-
 async def test_a_write_in_a_read_session_is_rolled_back_with_it(harness: Harness) -> None:
-    """On SQLite a read session sends no BEGIN for its SELECTs; a write in it must still open
-    a transaction first, so leaving the session rolls it back instead of it being kept."""
+    """A read session never commits: leaving it rolls back even a write sent through it."""
     await harness.client.get("/billing/me", headers=harness.auth("hank"))
     async with harness.payments.read_service() as svc:
         customer = await svc.customers.find("hank")

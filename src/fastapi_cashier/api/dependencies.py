@@ -99,8 +99,12 @@ def request_service_dependency(payments: "PaymentsRouter") -> Callable[..., Asyn
     """See :attr:`PaymentsRouter.request_service`."""
 
     async def request_service() -> AsyncIterator[PaymentsService]:
-        async with payments.read_service() as svc, payments._request_unit(svc):
+        # ``read_service()`` and ``_request_unit()`` without two context managers per request.
+        svc, key = await payments._open_request_unit()
+        try:
             yield svc
+        finally:
+            await payments._close_request_unit(svc, key)
 
     return request_service
 

@@ -286,6 +286,8 @@ class PaymentsRouter(APIRouter):
 
     async def startup(self) -> None:
         """Open the engine and create missing tables when configured. Idempotent."""
+        if self._engine is not None:
+            return  # started: every request comes through here, without taking the lock
         async with self._start_lock:
             if self._engine is not None:
                 return
@@ -299,9 +301,9 @@ class PaymentsRouter(APIRouter):
             except Exception:
                 await engine.dispose()
                 raise
-            self._engine = engine
             self._session_factory = create_session_factory(engine)
             self._read_session_factory = create_session_factory(engine, read_only=True)
+            self._engine = engine  # last: a set engine means the router has started
 
     async def shutdown(self) -> None:
         """Close the providers' HTTP connections and dispose of the engine."""
@@ -395,6 +397,23 @@ class PaymentsRouter(APIRouter):
         finally:
             if self._request_units.get(key) is svc:
                 del self._request_units[key]
+
+    async def _open_request_unit(self) -> tuple[PaymentsService, int]:
+        """:meth:`read_service` and :meth:`_request_unit` in one step, for the request's
+        dependency; end it with :meth:`_close_request_unit`."""
+        await self.startup()
+        factory = self._read_session_factory
+        if factory is None:
+            raise ConfigurationError("the PaymentsRouter has shut down")
+        svc = self._new_service(factory())
+        key = anyio.get_current_task().id
+        self._request_units[key] = svc
+        return svc, key
+
+    async def _close_request_unit(self, svc: PaymentsService, key: int) -> None:
+        if self._request_units.get(key) is svc:
+            del self._request_units[key]
+        await svc.close()
 
     def on(self, event_type: str) -> Callable[[Hook], Hook]:
         """Register an async hook run once per event after its transaction commits.

@@ -52,11 +52,8 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     SQLite gets foreign keys switched on, a busy timeout, and ``BEGIN IMMEDIATE`` for every
     writing transaction: SQLite has one writer at a time, and taking the write lock up front
     turns would-be deadlocks between concurrent requests into short waits. Sessions of
-    :func:`create_session_factory` with ``read_only=True`` send no ``BEGIN`` for their
-    ``SELECT`` statements: each one reads what is committed when it starts (as at ``READ
-    COMMITTED`` on the other databases) and never waits for the write lock, without a round trip
-    to open a transaction. Any other statement in such a session first opens a deferred
-    transaction, which the session rolls back or commits as usual. MariaDB/MySQL run at
+    :func:`create_session_factory` with ``read_only=True`` begin with a plain (deferred)
+    ``BEGIN`` instead, so reads never wait for the write lock. MariaDB/MySQL run at
     ``READ COMMITTED`` like PostgreSQL, so row locks behave the same on both.
 
     An in-memory SQLite database (``sqlite+aiosqlite:///:memory:``) lives only as long as its one
@@ -116,34 +113,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @sa.event.listens_for(sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         if connection.get_execution_options().get(_READ_ONLY, False):
-            # A read sends no BEGIN: each SELECT runs as a transaction of its own and sees
-            # what is committed when it starts, as at READ COMMITTED on PostgreSQL and MariaDB.
-            # Anything else opens a deferred transaction first (``_before_execute``), so a
-            # write in a read session is still rolled back with it, never committed alone.
-            connection.info[_BEGIN_PENDING] = True
+            connection.exec_driver_sql("BEGIN")
         else:
-            connection.info.pop(_BEGIN_PENDING, None)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    @sa.event.listens_for(sync_engine, "before_cursor_execute")
-    def _before_execute(connection: sa.Connection, cursor: Any, statement: str, *_args: Any) -> None:
-        info = connection.info
-        if info.get(_BEGIN_PENDING) and not _is_select(statement):
-            del info[_BEGIN_PENDING]
-            cursor.execute("BEGIN")
-
-    @sa.event.listens_for(sync_engine, "commit")
-    @sa.event.listens_for(sync_engine, "rollback")
-    def _on_end(connection: sa.Connection) -> None:
-        connection.info.pop(_BEGIN_PENDING, None)
-
-
-#: Connection info key: a read transaction began without sending BEGIN (SQLite).
-_BEGIN_PENDING = "cashier_begin_pending"
-
-
-def _is_select(statement: str) -> bool:
-    return statement.lstrip()[:6].upper() == "SELECT"
 
 
 #: Execution option marking a read-only engine view: SQLite begins its transactions deferred.
@@ -157,11 +129,9 @@ def create_session_factory(
 
     Args:
         engine: The engine of :func:`create_engine`.
-        read_only: Sessions that only read. On SQLite their ``SELECT`` statements run without
-            an explicit transaction, each seeing what is committed when it starts, so they never
-            take (or wait for) the write lock; any other statement first opens a deferred
-            transaction, and a write in such a session may fail with ``database is locked``
-            under concurrency. Elsewhere it changes nothing.
+        read_only: Sessions that only read. On SQLite their transactions begin deferred, so
+            they never take (or wait for) the write lock; a write in such a session may fail
+            with ``database is locked`` under concurrency. Elsewhere it changes nothing.
     """
     bind = engine.execution_options(**{_READ_ONLY: True}) if read_only else engine
     return async_sessionmaker(bind, expire_on_commit=False)
