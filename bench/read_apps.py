@@ -46,7 +46,10 @@ def library_app() -> FastAPI:
         webhooks={"retry_loop": False},
     )
     app = FastAPI()
-    app.include_router(PaymentsRouter(settings), prefix="/billing")
+    payments = PaymentsRouter(settings)
+    app.include_router(payments, prefix="/billing")
+    # For read_profile.py, which counts statements on the engine (available once started).
+    app.state.bench_engine = lambda: payments.engine.sync_engine
     return app
 
 
@@ -56,6 +59,7 @@ def baseline_app() -> FastAPI:
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     secret = os.environ[SECRET_ENV]
     app = FastAPI()
+    app.state.bench_engine = lambda: engine.sync_engine
     customers = sa.table(
         "cashier_customers",
         sa.column("id", sa.Uuid()),

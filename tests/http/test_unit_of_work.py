@@ -226,3 +226,62 @@ async def test_an_event_id_longer_than_its_column_is_refused_not_truncated(harne
     assert response.json()["code"] == "validation_error"
     async with harness.payments.read_service() as svc:
         assert list(await svc.session.scalars(sa.select(WebhookEvent))) == []
+
+
+async def test_a_write_in_a_read_session_is_rolled_back_with_it(harness: Harness) -> None:
+    """A read session never commits: leaving it rolls back even a write sent through it."""
+    await harness.client.get("/billing/me", headers=harness.auth("hank"))
+    async with harness.payments.read_service() as svc:
+        customer = await svc.customers.find("hank")
+        assert customer is not None
+        await svc.session.execute(
+            sa.update(Customer).where(Customer.id == customer.id).values(name="kept by mistake")
+        )
+    async with harness.payments.read_service() as svc:
+        again = await svc.customers.find("hank")
+    assert again is not None
+    assert again.name is None
+
+
+async def test_concurrent_first_requests_of_a_subject_store_one_customer(harness: Harness) -> None:
+    answers: list[dict[str, Any]] = []
+
+    async def first_request() -> None:
+        response = await harness.client.get("/billing/me", headers=harness.auth("ivy"))
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as group:
+            for _ in range(10):
+                group.start_soon(first_request)
+    assert len({answer["id"] for answer in answers}) == 1
+    assert len(answers) == 10
+    async with harness.payments.read_service() as svc:
+        stored = await svc.session.scalar(
+            sa.select(sa.func.count()).select_from(Customer).where(Customer.external_id == "ivy")
+        )
+    assert stored == 1
+
+
+async def test_a_new_subject_costs_one_insert_and_no_savepoint(harness: Harness) -> None:
+    with traffic(harness.payments) as seen:
+        me = await harness.client.get("/billing/me", headers=harness.auth("jade"))
+    assert me.status_code == 200, me.text
+    assert me.json()["external_id"] == "jade"
+    inserts = [statement for statement in seen.statements if statement.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 1
+    assert not any("SAVEPOINT" in statement.upper() for statement in seen.statements)
+    assert seen.commits == 1
+
+
+async def test_create_if_missing_stores_a_subject_once(harness: Harness) -> None:
+    async with harness.payments.service() as svc:
+        assert await svc.customers.create_if_missing("kim", email="kim@example.com") is True
+    async with harness.payments.service() as svc:
+        assert await svc.customers.create_if_missing("kim", email="other@example.com") is False
+    async with harness.payments.read_service() as svc:
+        stored = await svc.customers.find("kim")
+    assert stored is not None
+    assert stored.email == "kim@example.com"
+    assert stored.metadata_ == {}

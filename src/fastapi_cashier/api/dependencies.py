@@ -11,8 +11,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from fastapi import Depends, Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 
 from ..billing.service import PaymentsService
 from ..db.models import Customer
@@ -52,20 +52,28 @@ def _storable(principal: Principal) -> Principal:
         raise CashierHTTPException(exc) from exc
 
 
+class _BearerPrincipal(HTTPBearer):
+    """The signed-in principal of a built-in authenticator, as the bearer security scheme.
+
+    One dependency that is both: FastAPI declares the scheme in the OpenAPI document (Swagger's
+    "Authorize" button), and calling it reads and verifies the header with the authenticator
+    and returns the storable principal. It answers 401 itself, never the scheme's own 403.
+    """
+
+    def __init__(self, authenticator: JWTAuthenticator | DemoAuthenticator) -> None:
+        super().__init__(
+            auto_error=False, scheme_name="HTTPBearer", description="A JWT signed with auth.jwt_secret"
+        )
+        self._authenticator = authenticator
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        return _storable(await self._authenticator(request))
+
+
 def principal_dependency(authenticate: "Authenticate") -> Callable[..., Awaitable[Principal]]:
     """The signed-in principal; the built-in authenticators also declare the bearer scheme."""
     if isinstance(authenticate, JWTAuthenticator | DemoAuthenticator):
-        # Declares the scheme in the OpenAPI document (Swagger's "Authorize" button); the
-        # authenticator itself reads and verifies the header.
-        bearer = HTTPBearer(auto_error=False, description="A JWT signed with auth.jwt_secret")
-
-        async def current_principal_with_scheme(
-            principal: Principal = Depends(authenticate),
-            _scheme: HTTPAuthorizationCredentials | None = Security(bearer),
-        ) -> Principal:
-            return _storable(principal)
-
-        return current_principal_with_scheme
+        return _BearerPrincipal(authenticate)
 
     async def current_principal(principal: Principal = Depends(authenticate)) -> Principal:
         return _storable(principal)
@@ -91,8 +99,12 @@ def request_service_dependency(payments: "PaymentsRouter") -> Callable[..., Asyn
     """See :attr:`PaymentsRouter.request_service`."""
 
     async def request_service() -> AsyncIterator[PaymentsService]:
-        async with payments.read_service() as svc, payments._request_unit(svc):
+        # ``read_service()`` and ``_request_unit()`` without two context managers per request.
+        svc, key = await payments._open_request_unit()
+        try:
             yield svc
+        finally:
+            await payments._close_request_unit(svc, key)
 
     return request_service
 
@@ -100,9 +112,11 @@ def request_service_dependency(payments: "PaymentsRouter") -> Callable[..., Asyn
 def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[Customer]]:
     """The signed-in customer, created from the principal on first use.
 
-    A known customer is read in the request's unit of work (no commit). A new one is created in
-    a write transaction of its own and committed at once, so the other sessions of the request
-    (a route's writes, the idempotency store) see the row its foreign keys point to.
+    A known customer is read in the request's unit of work (no commit). A new one is stored in
+    a write transaction of its own (one ``INSERT`` that does nothing when a concurrent first
+    request stored it first) and committed at once, so the other sessions of the request (a
+    route's writes, the idempotency store) see the row its foreign keys point to; it is then
+    read in the request's unit of work.
     """
 
     async def current_customer(
@@ -119,9 +133,14 @@ def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[C
                     await svc.close()
                 return found
             async with payments.service() as writer:
-                created = await writer.customers.get_or_create(principal.subject, email=principal.email)
+                await writer.customers.create_if_missing(principal.subject, email=principal.email)
             # A fresh transaction from here on, which sees the committed row on every database.
             await svc.session.rollback()
+            created = await svc.customers.find(principal.subject)
+            if created is None:  # pragma: no cover - the row was committed just above
+                raise AuthenticationError("the customer of this subject could not be stored")
+            if request.method not in _READS:
+                await svc.close()
             return created
 
     return current_customer

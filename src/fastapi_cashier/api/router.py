@@ -13,7 +13,10 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.datastructures import DefaultPlaceholder
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.routing import BaseRoute, Route
 
 from ..billing.hooks import Hook, HookRegistry
 from ..billing.service import PaymentsService
@@ -103,7 +106,15 @@ class PaymentsRouter(APIRouter):
 
         from .routes import build_routes
 
-        self.include_router(build_routes(self))
+        built = build_routes(self)
+        flat = _plain_routes(built)
+        if flat is None:
+            self.include_router(built)
+        else:
+            # The same route objects, one level deep: FastAPI matches a request against each
+            # level of inclusion in turn (twice per level on recent versions), so every nested
+            # router costs every request a scan of its routes.
+            self.routes.extend(flat)
         self._include_provider_routes()
 
     # ------------------------------------------------------------------ configuration
@@ -275,6 +286,8 @@ class PaymentsRouter(APIRouter):
 
     async def startup(self) -> None:
         """Open the engine and create missing tables when configured. Idempotent."""
+        if self._engine is not None:
+            return  # started: every request comes through here, without taking the lock
         async with self._start_lock:
             if self._engine is not None:
                 return
@@ -288,9 +301,9 @@ class PaymentsRouter(APIRouter):
             except Exception:
                 await engine.dispose()
                 raise
-            self._engine = engine
             self._session_factory = create_session_factory(engine)
             self._read_session_factory = create_session_factory(engine, read_only=True)
+            self._engine = engine  # last: a set engine means the router has started
 
     async def shutdown(self) -> None:
         """Close the providers' HTTP connections and dispose of the engine."""
@@ -384,6 +397,23 @@ class PaymentsRouter(APIRouter):
         finally:
             if self._request_units.get(key) is svc:
                 del self._request_units[key]
+
+    async def _open_request_unit(self) -> tuple[PaymentsService, int]:
+        """:meth:`read_service` and :meth:`_request_unit` in one step, for the request's
+        dependency; end it with :meth:`_close_request_unit`."""
+        await self.startup()
+        factory = self._read_session_factory
+        if factory is None:
+            raise ConfigurationError("the PaymentsRouter has shut down")
+        svc = self._new_service(factory())
+        key = anyio.get_current_task().id
+        self._request_units[key] = svc
+        return svc, key
+
+    async def _close_request_unit(self, svc: PaymentsService, key: int) -> None:
+        if self._request_units.get(key) is svc:
+            del self._request_units[key]
+        await svc.close()
 
     def on(self, event_type: str) -> Callable[[Hook], Hook]:
         """Register an async hook run once per event after its transaction commits.
@@ -482,6 +512,52 @@ class PaymentsRouter(APIRouter):
             ValueError: ``amount`` is not a positive integer (when the dependency is built).
         """
         return dependencies.consume_credits_dependency(self, amount)
+
+
+def _plain_routes(router: APIRouter) -> list[BaseRoute] | None:
+    """The path operations of ``router`` with its plain inclusions resolved, in order.
+
+    A plain inclusion is ``include_router(sub)`` without arguments: the sub-router's routes
+    already carry their prefix, tags and responses, so they can be served as they are. ``None``
+    when an inclusion adds anything of its own (or has a shape this FastAPI version does not
+    expose); the caller then includes ``router`` as a whole.
+    """
+    flat: list[BaseRoute] = []
+    for route in router.routes:
+        if isinstance(route, APIRoute | Route):
+            flat.append(route)
+            continue
+        inner = getattr(route, "original_router", None)
+        context = getattr(route, "include_context", None)
+        if not isinstance(inner, APIRouter) or context is None or not _plain_inclusion(context):
+            return None
+        nested = _plain_routes(inner)
+        if nested is None:
+            return None
+        flat.extend(nested)
+    return flat
+
+
+def _plain_inclusion(context: Any) -> bool:
+    """True for the include context of an ``include_router(sub)`` call without arguments."""
+    defaults = (
+        getattr(context, "default_response_class", None),
+        getattr(context, "generate_unique_id_function", None),
+        getattr(context, "strict_content_type", None),
+    )
+    return (
+        getattr(context, "prefix", None) == ""
+        and getattr(context, "tags", None) == []
+        and getattr(context, "dependencies", None) == []
+        and getattr(context, "responses", None) == {}
+        and getattr(context, "callbacks", None) == []
+        and getattr(context, "deprecated", False) is None
+        and getattr(context, "include_in_schema", None) is True
+        and getattr(context, "dependency_overrides_provider", False) is None
+        and getattr(context, "max_body_size", False) is None
+        and not getattr(context, "form_limits", True)
+        and all(isinstance(value, DefaultPlaceholder) for value in defaults)
+    )
 
 
 class _LazySessionFactory:

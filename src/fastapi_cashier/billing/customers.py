@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
@@ -102,6 +104,47 @@ class CustomerService(DomainService):
             if winner is None:
                 raise
             return winner
+
+    async def create_if_missing(self, external_id: str, *, email: str | None = None) -> bool:
+        """Store a customer for the host's user id unless one exists; whether this call stored it.
+
+        One statement that cannot fail on the unique ``external_id``: ``INSERT ... ON CONFLICT
+        DO NOTHING`` on SQLite and PostgreSQL, ``INSERT IGNORE`` on MariaDB/MySQL. Two first
+        requests racing both succeed: the second waits for the first's row (or finds it) and
+        inserts nothing. Read the customer with :meth:`find` after the commit.
+
+        Raises:
+            ValidationError: ``external_id`` is empty or longer than 255 characters.
+        """
+        if not external_id or len(external_id) > 255:
+            raise ValidationError("external_id must be 1 to 255 characters", field="external_id")
+        dialect = self.session.get_bind().dialect.name
+        values = {"external_id": external_id, "email": email}
+        stmt: Any
+        if dialect == "postgresql":
+            stmt = (
+                postgresql.insert(Customer)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=["external_id"])
+            )
+        elif dialect == "sqlite":
+            stmt = (
+                sqlite.insert(Customer).values(values).on_conflict_do_nothing(index_elements=["external_id"])
+            )
+        elif dialect in ("mysql", "mariadb"):
+            # The row's other values cannot fail (the caller checked the email's length), so
+            # IGNORE only skips the duplicate external_id.
+            stmt = sa.insert(Customer).values(values).prefix_with("IGNORE")
+        else:
+            if await self._customers.get_by_external_id(external_id) is not None:
+                return False
+            try:
+                await self._customers.add(Customer(external_id=external_id, email=email))
+            except ConflictError:
+                return False
+            return True
+        result = await self.session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0))
 
     async def update(
         self, customer: Customer, *, email: str | None = None, name: str | None = None

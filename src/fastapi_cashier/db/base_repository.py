@@ -280,5 +280,9 @@ class Repository(Generic[ModelT]):
         next_cursor = None
         if len(rows) > limit:
             last = items[-1]
-            next_cursor = encode_cursor(getattr(last, self.page_column), last.id)
+            row_id = last.id
+            if not isinstance(row_id, uuid.UUID):
+                # A row of columns may carry the id as the stored hexadecimal text.
+                row_id = uuid.UUID(hex=row_id)
+            next_cursor = encode_cursor(getattr(last, self.page_column), row_id)
         return Page(items=items, next_cursor=next_cursor)

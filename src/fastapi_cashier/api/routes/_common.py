@@ -85,17 +85,38 @@ def check_redirect(payments: PaymentsRouter, request: Request, url: str | None, 
         )
 
 
+class UuidForValidation(sa.types.TypeDecorator[Any]):
+    """A UUID column read for a schema that validates it: stored text is handed over as it is.
+
+    Where the database has no UUID type, ``sa.Uuid`` stores 32 hexadecimal digits and parses
+    each value into a :class:`uuid.UUID` in Python; the schema's validator (pydantic-core) parses
+    that text itself and refuses what is not a UUID, so the first parse is skipped. Where the
+    database has a UUID type, the value is read as ``sa.Uuid`` reads it.
+    """
+
+    impl = sa.Uuid
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.supports_native_uuid:
+            return dialect.type_descriptor(sa.Uuid())
+        return dialect.type_descriptor(sa.String(32))
+
+
 def columns_for(model: type[Base], schema: type[BaseModel]) -> tuple[Any, ...]:
     """The columns of ``model`` that ``schema`` shows, one per field, by name.
 
     Enum columns are read as their text: the schema's validator turns it into the member (in
-    pydantic-core) and refuses a value the enum does not have, as the column type would.
+    pydantic-core) and refuses a value the enum does not have, as the column type would. UUID
+    columns are read as their stored text where that is text (:class:`UuidForValidation`).
     """
     columns: list[Any] = []
     for name in schema.model_fields:
         column = getattr(model, name)
         if isinstance(column.type, sa.Enum):
             column = sa.type_coerce(column, sa.String()).label(name)
+        elif isinstance(column.type, sa.Uuid):
+            column = sa.type_coerce(column, UuidForValidation()).label(name)
         columns.append(column)
     return tuple(columns)
 
