@@ -295,7 +295,7 @@ class EventApplier(DomainService):
             reference=checkout.reference,
         )
         try:
-            await PaymentRepository(session=self.session).add(payment)
+            await PaymentRepository(session=self.session).add_new(payment)
         except ConflictError:
             return None
         checkout.payment_id = payment.id
@@ -332,7 +332,7 @@ class EventApplier(DomainService):
             description=snapshot.description or "Subscription",
         )
         try:
-            await PaymentRepository(session=self.session).add(payment)
+            await PaymentRepository(session=self.session).add_new(payment)
         except ConflictError:
             return None
         await self.svc.invoices.link_payment(payment, event.provider, snapshot.provider_invoice_id)
