@@ -292,3 +292,33 @@ async def test_a_failed_lookup_keeps_the_event_failed_through_the_two_step_path(
     ]
     assert "the checkout table is unreadable" in (rows[0].last_error or "")
     assert list(payments) == []  # the event created nothing
+
+
+async def test_a_checkout_event_confirming_what_is_recorded_writes_only_its_own_status(
+    harness: Harness,
+) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("mia")
+    (paid_headers, paid), (completed_headers, completed) = harness.fake.sent_events
+    assert [json.loads(paid)["type"], json.loads(completed)["type"]] == [
+        "payment.succeeded",
+        "checkout.completed",
+    ]
+    first = await harness.client.post("/billing/webhooks/fake", content=paid, headers=paid_headers)
+    assert first.json()["status"] == "processed"  # the payment's success completed the checkout
+    with traffic(harness.payments) as seen:
+        second = await harness.client.post(
+            "/billing/webhooks/fake", content=completed, headers=completed_headers
+        )
+    assert second.json()["status"] == "processed", second.text
+    assert not any("SAVEPOINT" in statement.upper() for statement in seen.statements)
+    verbs = [s.split()[0].upper() for s in seen.statements if not s.upper().startswith("BEGIN")]
+    if harness.payments.engine.dialect.name == "postgresql":
+        verbs[0] = "INSERT"  # the store-once INSERT stands in a CTE there
+    assert verbs == ["INSERT", "SELECT", "UPDATE"]
+    async with harness.payments.read_service() as svc:
+        rows = (await svc.session.scalars(sa.select(WebhookEvent).order_by(WebhookEvent.received_at))).all()
+    assert [(row.type, row.status.value, row.attempts) for row in rows] == [
+        ("payment.succeeded", "processed", 1),
+        ("checkout.completed", "processed", 1),
+    ]

@@ -123,9 +123,10 @@ class EventApplier(DomainService):
         event names (the checkout session first, then the payment, as checkout completion does).
 
         Returns:
-            The ``ignored`` outcome when the event names nothing of this app and applying it would
-            write nothing (the inbox then needs no savepoint for it); else the rows found, to pass
-            to :meth:`apply` in the same transaction.
+            The outcome, when it is decided without writing anything (the inbox then needs no
+            savepoint): ``ignored`` for an event that names nothing of this app, ``processed`` for
+            a checkout event confirming what is recorded. Else the rows found, to pass to
+            :meth:`apply` in the same transaction.
         """
         if event.ignored_reason is not None:
             return _ignored(event.ignored_reason)
@@ -145,6 +146,15 @@ class EventApplier(DomainService):
             checkout = await self._session_for(event, snapshot.provider_session_id)
             if checkout is None:
                 return _ignored("no local checkout session matches")
+            if (
+                checkout.status is snapshot.status
+                and checkout.provider_session_id is not None
+                and (not snapshot.provider_payment_id or checkout.payment_id is not None)
+                and (not snapshot.provider_subscription_id or checkout.subscription_id is not None)
+            ):
+                # The provider confirms what is recorded, with nothing to link (the checkout's
+                # own event after its payment's): what _checkout() answers, without writing.
+                return PROCESSED
             return Targets(checkout, None)
         if isinstance(snapshot, RefundSnapshot | SubscriptionSnapshot | InvoiceSnapshot):
             return _NOTHING_LOCATED
