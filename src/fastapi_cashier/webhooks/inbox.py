@@ -5,8 +5,10 @@
    duplicate delivery finds the stored row and applies nothing, unless the stored event is
    still pending or failed, when the redelivery applies it.
 3. A new event is stored and applied in one transaction with one commit: the INSERT (which
-   holds the new row), then the apply inside a savepoint (the target rows locked, the ordering
-   guard, the status machines, ``status_changes``), then the event marked ``processed`` or
+   holds the new row), the target rows found and locked, then the apply's writes inside a
+   savepoint (the ordering guard, the status machines, ``status_changes``; no savepoint when
+   the lookup decided the outcome, such as an event about nothing known here), then the
+   event marked ``processed`` or
    ``ignored`` (with the reason in ``ignored_reason``: an unknown type, a body the adapter could
    not read, an event older than the state applied, ...). Until that commit, concurrent
    deliveries of the same event wait on its unique key and then find it applied. Hooks run after
