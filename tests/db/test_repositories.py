@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fastapi_cashier.db import models as m
@@ -18,8 +19,8 @@ from fastapi_cashier.db.model_repositories import (
     SequenceRepository,
     StatusChangeRepository,
 )
-from fastapi_cashier.errors import NotFoundError, ValidationError
-from fastapi_cashier.statuses import ChangeCause
+from fastapi_cashier.errors import ConflictError, NotFoundError, ValidationError
+from fastapi_cashier.statuses import ChangeCause, PaymentStatus
 
 from . import factories
 
@@ -276,3 +277,43 @@ async def test_insert_once_finds_a_delivery_a_concurrent_transaction_committed_m
     assert stored is not None
     assert not stored.inserted
     assert stored.id == first["id"]
+
+
+async def test_add_new_inserts_a_payment_with_its_defaults_and_attaches_it_loaded(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    statements: list[str] = []
+    async with session_factory() as session:
+        customer = await CustomerRepository(session=session).add(factories.customer())
+        payments = PaymentRepository(session=session)
+        engine = session.bind.sync_engine  # type: ignore[union-attr]
+
+        def seen(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        sa.event.listen(engine, "before_cursor_execute", seen)
+        try:
+            pay = await payments.add_new(factories.payment(customer.id, status=PaymentStatus.PENDING))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", seen)
+        # One INSERT in its savepoint, no flush; the defaults are on the object, loaded.
+        assert [s.split()[0].upper() for s in statements] == ["SAVEPOINT", "INSERT", "RELEASE"]
+        unloaded = sa.inspect(pay).unloaded
+        assert (pay.refunded_amount, pay.metadata_, pay.id is not None, unloaded) == (0, {}, True, set())
+        assert pay.created_at.tzinfo is not None
+        assert pay.updated_at.tzinfo is not None
+        # A persistent row of this session: found in the identity map, changes flush as an UPDATE.
+        assert await session.get(m.Payment, pay.id) is pay
+        pay.status = PaymentStatus.SUCCEEDED
+        await session.flush()
+        # A second payment with the same provider id is refused; the transaction stays usable.
+        with pytest.raises(ConflictError):
+            await payments.add_new(
+                factories.payment(customer.id, provider_payment_id=pay.provider_payment_id)
+            )
+        await session.commit()
+    async with session_factory() as session:
+        stored = await PaymentRepository(session=session).get(pay.id)
+        assert (stored.status, stored.refunded_amount, stored.metadata_) == (PaymentStatus.SUCCEEDED, 0, {})
+        assert stored.created_at == pay.created_at
+        assert await session.scalar(sa.select(sa.func.count()).select_from(m.Payment)) == 1

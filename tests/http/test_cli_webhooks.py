@@ -39,7 +39,7 @@ def _two_failed_events(database_url: str, monkeypatch: pytest.MonkeyPatch) -> No
             await harness.pay_one_off()
             with monkeypatch.context() as patch:
 
-                async def broken(self: EventApplier, event: ProviderEvent) -> Any:
+                async def broken(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
                     raise RuntimeError("ledger offline")
 
                 patch.setattr(EventApplier, "apply", broken)
@@ -65,7 +65,7 @@ def test_list_retry_and_replay_from_the_shell(
     assert "RuntimeError: ledger offline" in listed.output
     assert "payment.succeeded" in listed.output
 
-    async def broken(self: EventApplier, event: ProviderEvent) -> Any:
+    async def broken(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
         raise RuntimeError("ledger still offline")
 
     with monkeypatch.context() as patch:

@@ -185,8 +185,8 @@ async def test_a_new_event_is_stored_and_applied_in_one_transaction_with_one_com
 
     original = EventApplier.apply
 
-    async def breaks(self: EventApplier, event: ProviderEvent) -> Any:
-        await original(self, event)
+    async def breaks(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
+        await original(self, event, *located)
         raise RuntimeError("the ledger is read-only")
 
     monkeypatch.setattr(EventApplier, "apply", breaks)
@@ -285,3 +285,99 @@ async def test_create_if_missing_stores_a_subject_once(harness: Harness) -> None
     assert stored is not None
     assert stored.email == "kim@example.com"
     assert stored.metadata_ == {}
+
+
+def _about_an_unknown_payment(body: bytes) -> bytes:
+    """A new event like ``body`` (a payment event) about a payment and checkout never seen here."""
+    event = json.loads(body)
+    event["id"] = "evt_unknown_" + event["id"]
+    payment = event["data"]["object"]
+    payment["id"] = "pay_never_seen"
+    payment["checkout_session"] = "cs_never_seen"
+    payment["metadata"] = {"checkout_session_id": "00000000-0000-4000-8000-000000000000"}
+    return json.dumps(event).encode()
+
+
+async def test_an_event_about_nothing_known_costs_its_lookups_and_its_update_only(harness: Harness) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("kim")
+    _, body = harness.fake.sent_events[0]
+    assert json.loads(body)["type"] == "payment.succeeded"
+    unknown = _about_an_unknown_payment(body)
+    with traffic(harness.payments) as seen:
+        response = await harness.client.post(
+            "/billing/webhooks/fake", content=unknown, headers=harness.fake.sign(unknown)
+        )
+    assert response.json()["status"] == "ignored", response.text
+    # The INSERT, the checkout and payment lookups, the event's UPDATE; no savepoint: the apply
+    # writes nothing.
+    assert (seen.begins, seen.commits) == (1, 1)
+    assert not any("SAVEPOINT" in statement.upper() for statement in seen.statements)
+    verbs = [s.split()[0].upper() for s in seen.statements if not s.upper().startswith("BEGIN")]
+    if harness.payments.engine.dialect.name == "postgresql":
+        verbs[0] = "INSERT"  # the store-once INSERT stands in a CTE there
+    assert verbs == ["INSERT", "SELECT", "SELECT", "UPDATE"]
+    async with harness.payments.read_service() as svc:
+        row = await svc.session.scalar(
+            sa.select(WebhookEvent).where(WebhookEvent.event_id == json.loads(unknown)["id"])
+        )
+    assert row is not None
+    assert (row.status.value, row.attempts, row.ignored_reason) == (
+        "ignored",
+        1,
+        "no local checkout session or payment matches this payment",
+    )
+
+
+async def test_a_failed_lookup_keeps_the_event_failed_through_the_two_step_path(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("liam")
+    headers, body = harness.fake.sent_events[0]
+
+    async def unreadable(self: EventApplier, event: ProviderEvent) -> Any:
+        raise RuntimeError("the checkout table is unreadable")
+
+    monkeypatch.setattr(EventApplier, "locate", unreadable)
+    failed = await harness.client.post("/billing/webhooks/fake", content=body, headers=headers)
+    assert failed.status_code == 200, failed.text
+    assert failed.json()["status"] == "failed"
+    async with harness.payments.read_service() as svc:
+        rows = (await svc.session.scalars(sa.select(WebhookEvent))).all()
+        payments = (await svc.session.scalars(sa.select(Payment))).all()
+    assert [(row.status.value, row.attempts, row.next_attempt_at is not None) for row in rows] == [
+        ("failed", 1, True)
+    ]
+    assert "the checkout table is unreadable" in (rows[0].last_error or "")
+    assert list(payments) == []  # the event created nothing
+
+
+async def test_a_checkout_event_confirming_what_is_recorded_writes_only_its_own_status(
+    harness: Harness,
+) -> None:
+    harness.fake.auto_deliver = False
+    await harness.pay_one_off("mia")
+    (paid_headers, paid), (completed_headers, completed) = harness.fake.sent_events
+    assert [json.loads(paid)["type"], json.loads(completed)["type"]] == [
+        "payment.succeeded",
+        "checkout.completed",
+    ]
+    first = await harness.client.post("/billing/webhooks/fake", content=paid, headers=paid_headers)
+    assert first.json()["status"] == "processed"  # the payment's success completed the checkout
+    with traffic(harness.payments) as seen:
+        second = await harness.client.post(
+            "/billing/webhooks/fake", content=completed, headers=completed_headers
+        )
+    assert second.json()["status"] == "processed", second.text
+    assert not any("SAVEPOINT" in statement.upper() for statement in seen.statements)
+    verbs = [s.split()[0].upper() for s in seen.statements if not s.upper().startswith("BEGIN")]
+    if harness.payments.engine.dialect.name == "postgresql":
+        verbs[0] = "INSERT"  # the store-once INSERT stands in a CTE there
+    assert verbs == ["INSERT", "SELECT", "UPDATE"]
+    async with harness.payments.read_service() as svc:
+        rows = (await svc.session.scalars(sa.select(WebhookEvent).order_by(WebhookEvent.received_at))).all()
+    assert [(row.type, row.status.value, row.attempts) for row in rows] == [
+        ("payment.succeeded", "processed", 1),
+        ("checkout.completed", "processed", 1),
+    ]

@@ -85,7 +85,7 @@ async def test_a_failed_event_is_kept_and_applied_when_the_provider_redelivers_i
     (headers, body), _ = await _events(harness)
     original = EventApplier.apply
 
-    async def broken(self: EventApplier, event: object) -> object:
+    async def broken(self: EventApplier, event: object, *located: object) -> object:
         raise RuntimeError("database hiccup while applying")
 
     monkeypatch.setattr(EventApplier, "apply", broken)

@@ -76,8 +76,8 @@ def broken_apply(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = EventApplier.apply
     failed: list[str] = ["on"]
 
-    async def apply(self: EventApplier, event: ProviderEvent) -> Any:
-        outcome = await original(self, event)
+    async def apply(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
+        outcome = await original(self, event, *located)
         if "on" in failed:
             failed.append(event.id)
             raise RuntimeError(f"injected failure after applying {event.id}")
@@ -136,8 +136,8 @@ async def test_an_apply_whose_writes_break_a_constraint_is_stored_failed_with_no
     before = await _status_changes(harness)
     original = EventApplier.apply
 
-    async def overdraws(self: EventApplier, event: ProviderEvent) -> Any:
-        outcome = await original(self, event)
+    async def overdraws(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
+        outcome = await original(self, event, *located)
         payment = (await self.session.scalars(sa.select(Payment))).one()
         payment.refunded_amount = payment.amount + 1  # refunded_amount <= amount is a CHECK
         return outcome
@@ -166,9 +166,9 @@ async def test_a_deadlock_in_the_one_transaction_apply_is_rolled_back_whole_and_
     original = EventApplier.apply
     calls: list[str] = []
 
-    async def deadlocks_once(self: EventApplier, event: ProviderEvent) -> Any:
+    async def deadlocks_once(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
         calls.append(event.id)
-        outcome = await original(self, event)
+        outcome = await original(self, event, *located)
         if len(calls) == 1:
             deadlock = Exception(1213, "Deadlock found when trying to get lock; try restarting transaction")
             raise OperationalError("UPDATE cashier_payments ...", {}, deadlock)
@@ -202,10 +202,10 @@ async def test_backoff_doubles_and_stops_after_max_attempts_for_an_admin_to_retr
         original = EventApplier.apply
         broken = True
 
-        async def apply(self: EventApplier, event: ProviderEvent) -> Any:
+        async def apply(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
             if broken:
                 raise RuntimeError("the ledger is read-only")
-            return await original(self, event)
+            return await original(self, event, *located)
 
         monkeypatch.setattr(EventApplier, "apply", apply)
         payment_event, _ = await _one_off_events(harness)
@@ -261,8 +261,8 @@ async def test_a_delivery_whose_process_died_mid_apply_leaves_nothing_and_its_re
         before = await _status_changes(harness)
         original = EventApplier.apply
 
-        async def dies(self: EventApplier, event: ProviderEvent) -> Any:
-            await original(self, event)
+        async def dies(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
+            await original(self, event, *located)
             await self.session.flush()  # the rows are written, the transaction is open
             raise SystemExit("killed while applying")  # not an Exception: nothing records it
 
@@ -315,8 +315,8 @@ async def test_an_event_that_needs_a_re_read_is_stored_first_and_applied_once_af
         payment_event, _ = await _one_off_events(harness)
         original = EventApplier.apply
 
-        async def dies(self: EventApplier, event: ProviderEvent) -> Any:
-            await original(self, event)
+        async def dies(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
+            await original(self, event, *located)
             raise SystemExit("killed while applying")  # not an Exception: nothing records it
 
         monkeypatch.setattr(EventApplier, "apply", dies)

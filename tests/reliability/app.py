@@ -67,8 +67,8 @@ class WorkerPid:
 def _break_applying(event_id: str, *, die: bool) -> None:
     original = EventApplier.apply
 
-    async def apply(self: EventApplier, event: ProviderEvent) -> Any:
-        outcome = await original(self, event)
+    async def apply(self: EventApplier, event: ProviderEvent, *located: Any) -> Any:
+        outcome = await original(self, event, *located)
         if event.id == event_id:
             await self.session.flush()  # the rows are written, the transaction is open
             if die:

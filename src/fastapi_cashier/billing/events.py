@@ -48,7 +48,7 @@ from ._base import DomainService, now
 from .catalog_sync import PRICE_OBJECT
 from .transitions import record_creation, transition
 
-__all__ = ["ApplyOutcome", "AwaitingObjectError", "EventApplier"]
+__all__ = ["ApplyOutcome", "AwaitingObjectError", "EventApplier", "Targets"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,18 @@ class ApplyOutcome:
 
 
 PROCESSED = ApplyOutcome("processed")
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """The rows a payment or checkout event names, locked by :meth:`EventApplier.locate`."""
+
+    checkout: CheckoutSession | None = None
+    payment: Payment | None = None
+
+
+#: What :meth:`EventApplier.locate` finds for the kinds whose handlers look their rows up themselves.
+_NOTHING_LOCATED = Targets()
 
 
 def _ignored(reason: str) -> ApplyOutcome:
@@ -78,15 +90,22 @@ def _parse_uuid(value: str | None) -> uuid.UUID | None:
 class EventApplier(DomainService):
     """Dispatch a :class:`ProviderEvent` to the handler of its snapshot's kind."""
 
-    async def apply(self, event: ProviderEvent) -> ApplyOutcome:
-        """Apply ``event`` in the current transaction; the caller commits."""
-        if event.ignored_reason is not None:
-            return _ignored(event.ignored_reason)
+    async def apply(self, event: ProviderEvent, targets: Targets | None = None) -> ApplyOutcome:
+        """Apply ``event`` in the current transaction; the caller commits.
+
+        ``targets`` are what :meth:`locate` found for this event in this transaction; without
+        them, the event is located first.
+        """
+        if targets is None:
+            located = await self.locate(event)
+            if isinstance(located, ApplyOutcome):
+                return located
+            targets = located
         snapshot = event.snapshot
         if isinstance(snapshot, PaymentSnapshot):
-            return await self._payment(event, snapshot)
+            return await self._payment(event, snapshot, targets)
         if isinstance(snapshot, CheckoutSnapshot):
-            return await self._checkout(event, snapshot)
+            return await self._checkout(event, snapshot, targets)
         if isinstance(snapshot, RefundSnapshot):
             return await self._refund(event, snapshot)
         if isinstance(snapshot, SubscriptionSnapshot):
@@ -97,6 +116,48 @@ class EventApplier(DomainService):
                 return _ignored(reason)
             await self._paid_invoice_payment(event, snapshot)
             return PROCESSED
+        raise AssertionError("locate() ignores every other kind")  # pragma: no cover
+
+    async def locate(self, event: ProviderEvent) -> ApplyOutcome | Targets:
+        """The first step of :meth:`apply`, which only reads: lock the rows a payment or checkout
+        event names (the checkout session first, then the payment, as checkout completion does).
+
+        Returns:
+            The outcome, when it is decided without writing anything (the inbox then needs no
+            savepoint): ``ignored`` for an event that names nothing of this app, ``processed`` for
+            a checkout event confirming what is recorded. Else the rows found, to pass to
+            :meth:`apply` in the same transaction.
+        """
+        if event.ignored_reason is not None:
+            return _ignored(event.ignored_reason)
+        snapshot = event.snapshot
+        if isinstance(snapshot, PaymentSnapshot):
+            payments = PaymentRepository(session=self.session)
+            checkout = await self._session_for(event, snapshot.provider_session_id)
+            payment = await payments.by_provider_id(
+                event.provider, snapshot.provider_payment_id, for_update=True
+            )
+            if payment is None and checkout is not None and checkout.payment_id is not None:
+                payment = await payments.get_or_none(checkout.payment_id, for_update=True)
+            if payment is None and checkout is None and not snapshot.provider_subscription_id:
+                return _ignored("no local checkout session or payment matches this payment")
+            return Targets(checkout, payment)
+        if isinstance(snapshot, CheckoutSnapshot):
+            checkout = await self._session_for(event, snapshot.provider_session_id)
+            if checkout is None:
+                return _ignored("no local checkout session matches")
+            if (
+                checkout.status is snapshot.status
+                and checkout.provider_session_id is not None
+                and (not snapshot.provider_payment_id or checkout.payment_id is not None)
+                and (not snapshot.provider_subscription_id or checkout.subscription_id is not None)
+            ):
+                # The provider confirms what is recorded, with nothing to link (the checkout's
+                # own event after its payment's): what _checkout() answers, without writing.
+                return PROCESSED
+            return Targets(checkout, None)
+        if isinstance(snapshot, RefundSnapshot | SubscriptionSnapshot | InvoiceSnapshot):
+            return _NOTHING_LOCATED
         return _ignored(f"no handler for {event.type} events")
 
     async def _paid_invoice_payment(self, event: ProviderEvent, snapshot: InvoiceSnapshot) -> None:
@@ -156,20 +217,16 @@ class EventApplier(DomainService):
             for_update=True,
         )
 
-    async def _payment(self, event: ProviderEvent, snapshot: PaymentSnapshot) -> ApplyOutcome:
-        payments = PaymentRepository(session=self.session)
-        # Lock the intent row first (same order as checkout completion), then the payment.
-        checkout = await self._session_for(event, snapshot.provider_session_id)
-        payment = await payments.by_provider_id(event.provider, snapshot.provider_payment_id, for_update=True)
-        if payment is None and checkout is not None and checkout.payment_id is not None:
-            payment = await payments.get_or_none(checkout.payment_id, for_update=True)
+    async def _payment(
+        self, event: ProviderEvent, snapshot: PaymentSnapshot, targets: Targets
+    ) -> ApplyOutcome:
+        checkout, payment = targets.checkout, targets.payment
         if payment is None:
             if checkout is not None:
                 payment = await self._create_payment(event, snapshot, checkout)
-            elif snapshot.provider_subscription_id:
-                payment = await self._create_subscription_payment(event, snapshot)
             else:
-                return _ignored("no local checkout session or payment matches this payment")
+                # locate() ignored the event unless it names a subscription.
+                payment = await self._create_subscription_payment(event, snapshot)
             if payment is None:
                 return _ignored("no local subscription matches, or a concurrent delivery recorded it")
         if _is_stale(payment.provider_updated_at, event.occurred_at):
@@ -248,7 +305,7 @@ class EventApplier(DomainService):
             reference=checkout.reference,
         )
         try:
-            await PaymentRepository(session=self.session).add(payment)
+            await PaymentRepository(session=self.session).add_new(payment)
         except ConflictError:
             return None
         checkout.payment_id = payment.id
@@ -285,7 +342,7 @@ class EventApplier(DomainService):
             description=snapshot.description or "Subscription",
         )
         try:
-            await PaymentRepository(session=self.session).add(payment)
+            await PaymentRepository(session=self.session).add_new(payment)
         except ConflictError:
             return None
         await self.svc.invoices.link_payment(payment, event.provider, snapshot.provider_invoice_id)
@@ -356,10 +413,11 @@ class EventApplier(DomainService):
 
     # ------------------------------------------------------------------ checkout sessions
 
-    async def _checkout(self, event: ProviderEvent, snapshot: CheckoutSnapshot) -> ApplyOutcome:
-        checkout = await self._session_for(event, snapshot.provider_session_id)
-        if checkout is None:
-            return _ignored("no local checkout session matches")
+    async def _checkout(
+        self, event: ProviderEvent, snapshot: CheckoutSnapshot, targets: Targets
+    ) -> ApplyOutcome:
+        checkout = targets.checkout
+        assert checkout is not None  # locate() ignored the event otherwise
         if checkout.provider_session_id is None:
             checkout.provider_session_id = snapshot.provider_session_id
         if snapshot.provider_payment_id and checkout.payment_id is None:

@@ -11,13 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import make_transient_to_detached
 
 from ..errors import ConflictError, ValidationError
 from ..statuses import WebhookEventStatus
 from . import models as m
-from .base_repository import Repository
+from .base_repository import Repository, is_integrity_error, translate_integrity_error
 
 __all__ = [
     "BillingProfileRepository",
@@ -227,6 +228,30 @@ class PaymentRepository(Repository[m.Payment]):
         params = {"provider": provider, "provider_payment_id": provider_payment_id}
         return (await self.session.execute(_payment_lookup(for_update), params)).scalar_one_or_none()
 
+    async def add_new(self, payment: m.Payment) -> m.Payment:
+        """Insert the new ``payment`` like :meth:`add` (inside a savepoint; a unique or check
+        violation raises :class:`ConflictError` and leaves the transaction usable), with one Core
+        INSERT built once instead of a flush of the unit of work.
+
+        The columns left unset (or ``None``) take their defaults, as a flush gives them; the
+        object is then attached to the session as a loaded, persistent row, so later changes to
+        it are flushed as an UPDATE and reads of it in this session see it.
+        """
+        values = _payment_values(payment)
+        try:
+            async with self.session.begin_nested():
+                # On the session's connection: the ORM's execute path has nothing to add here.
+                await (await self.session.connection()).execute(_PAYMENT_INSERT, values)
+        except DBAPIError as exc:
+            if not is_integrity_error(exc):
+                raise
+            raise translate_integrity_error(exc, what=self.noun) from exc
+        for key, value in values.items():
+            setattr(payment, _PAYMENT_ATTRIBUTES[key], value)
+        make_transient_to_detached(payment)
+        self.session.add(payment)
+        return payment
+
     async def add_refunded(self, payment_id: uuid.UUID, amount: int) -> bool:
         """Add ``amount`` to ``refunded_amount`` only if it stays within the payment's amount.
 
@@ -241,6 +266,29 @@ class PaymentRepository(Repository[m.Payment]):
         )
         result = await self.session.execute(stmt)
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+_PAYMENTS: sa.Table = m.Payment.__table__  # type: ignore[assignment]
+#: The attribute of every column of ``payments`` (``metadata_`` for ``metadata``).
+_PAYMENT_ATTRIBUTES: dict[str, str] = {
+    prop.columns[0].key: prop.key for prop in sa.inspect(m.Payment).column_attrs
+}
+#: The INSERT of :meth:`PaymentRepository.add_new`, every column bound, built once.
+_PAYMENT_INSERT = sa.insert(_PAYMENTS).values(
+    {column.key: sa.bindparam(column.key, type_=column.type) for column in _PAYMENTS.columns}
+)
+
+
+def _payment_values(payment: m.Payment) -> dict[str, Any]:
+    """Every column of a new payment: its value, else its default (evaluated now), else NULL."""
+    state = payment.__dict__
+    values: dict[str, Any] = {}
+    for column in _PAYMENTS.columns:
+        value = state.get(_PAYMENT_ATTRIBUTES[column.key])
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg  # type: ignore[attr-defined]
+        values[column.key] = value
+    return values
 
 
 @functools.cache

@@ -5,8 +5,10 @@
    duplicate delivery finds the stored row and applies nothing, unless the stored event is
    still pending or failed, when the redelivery applies it.
 3. A new event is stored and applied in one transaction with one commit: the INSERT (which
-   holds the new row), then the apply inside a savepoint (the target rows locked, the ordering
-   guard, the status machines, ``status_changes``), then the event marked ``processed`` or
+   holds the new row), the target rows found and locked, then the apply's writes inside a
+   savepoint (the ordering guard, the status machines, ``status_changes``; no savepoint when
+   the lookup decided the outcome, such as an event about nothing known here), then the
+   event marked ``processed`` or
    ``ignored`` (with the reason in ``ignored_reason``: an unknown type, a body the adapter could
    not read, an event older than the state applied, ...). Until that commit, concurrent
    deliveries of the same event wait on its unique key and then find it applied. Hooks run after
@@ -45,6 +47,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..billing.events import ApplyOutcome
 from ..billing.service import PaymentsService
 from ..clock import utcnow as now
 from ..db.base_repository import is_transient
@@ -178,12 +181,17 @@ class WebhookInbox:
 
     async def _store_and_apply(
         self, event: ProviderEvent, values: dict[str, Any]
-    ) -> DeliveryResult | StoredDelivery:
-        """Store a new event and apply it in one transaction, the apply inside a savepoint.
+    ) -> DeliveryResult | StoredDelivery | None:
+        """Store a new event and apply it in one transaction, the apply's writes inside a savepoint.
+
+        The rows the event names are located (and locked) first; an event that names nothing
+        here is marked ``ignored`` without a savepoint, as nothing of its apply is written.
 
         Returns:
             What happened to a new event; for a delivery stored before, the stored row (a
-            ``duplicate`` result when the row was deleted meanwhile).
+            ``duplicate`` result when the row was deleted meanwhile); ``None`` when locating the
+            event's rows failed, after a rollback that kept nothing (the caller stores the event
+            and attempts it in two steps, which records the failure).
 
         Raises:
             DBAPIError: a transient failure (deadlock, serialization); the transaction is
@@ -195,9 +203,24 @@ class WebhookInbox:
                 await session.rollback()
                 return stored or DeliveryResult(event.id, "duplicate")
             svc = self._service_factory(session)  # only for an event that is new
+            try:
+                located = await svc.events.locate(event)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # A failed read may leave the transaction unusable (PostgreSQL): nothing of it is
+                # kept, and the two-step path stores the event and records the failure.
+                logger.info(
+                    "locating the rows of %s event %s failed: %s; in two steps", event.provider, event.id, exc
+                )
+                await session.rollback()
+                return None
+            if isinstance(located, ApplyOutcome):
+                # Ignored without writing anything: no savepoint to take.
+                return await self._mark_applied(svc, event, stored.id, located)
             savepoint = await session.begin_nested()
             try:
-                outcome = await svc.events.apply(event)
+                outcome = await svc.events.apply(event, located)
                 await session.flush()
                 await savepoint.commit()
             except Exception as exc:
@@ -217,18 +240,25 @@ class WebhookInbox:
                 )
                 await session.commit()
                 return DeliveryResult(event.id, "failed", error, id=stored.id)
-            # A Core statement built once, on the session's connection (no ORM update path).
-            await (await session.connection()).execute(
-                _MARK_APPLIED,
-                {
-                    "stored_id": stored.id,
-                    "outcome": WebhookEventStatus(outcome.status),
-                    "reason": outcome.reason if outcome.status == "ignored" else None,
-                    "applied_at": now(),
-                },
-            )
-            await svc.commit()
-            return DeliveryResult(event.id, outcome.status, outcome.reason, id=stored.id)
+            return await self._mark_applied(svc, event, stored.id, outcome)
+
+    @staticmethod
+    async def _mark_applied(
+        svc: PaymentsService, event: ProviderEvent, stored_id: uuid.UUID, outcome: ApplyOutcome
+    ) -> DeliveryResult:
+        """Record the outcome of a new event's first attempt and commit (hooks run after)."""
+        # A Core statement built once, on the session's connection (no ORM update path).
+        await (await svc.session.connection()).execute(
+            _MARK_APPLIED,
+            {
+                "stored_id": stored_id,
+                "outcome": WebhookEventStatus(outcome.status),
+                "reason": outcome.reason if outcome.status == "ignored" else None,
+                "applied_at": now(),
+            },
+        )
+        await svc.commit()
+        return DeliveryResult(event.id, outcome.status, outcome.reason, id=stored_id)
 
     async def _store(self, event: ProviderEvent, values: dict[str, Any]) -> StoredDelivery | None:
         """Store the delivery and commit, or find the stored one (see ``insert_once``)."""
