@@ -135,26 +135,25 @@ def add_counters(app: FastAPI) -> None:
         return {"calls": pstats.Stats(running).total_calls}  # type: ignore[attr-defined]
 
 
-def library_app() -> FastAPI:
-    """``read_apps.library_app`` (the library at ``/billing``, default settings) with the two additions."""
+def with_additions(factory: str) -> FastAPI:
+    """``read_apps.<factory>()`` with the loopback guard and the ``/_bench`` probes."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import read_apps
 
     loopback_only()
-    app = read_apps.library_app()
+    app: FastAPI = getattr(read_apps, factory)()
     add_counters(app)
     return app
+
+
+def library_app() -> FastAPI:
+    """``read_apps.library_app`` (the library at ``/billing``, default settings) with the two additions."""
+    return with_additions("library_app")
 
 
 def hand_written_app() -> FastAPI:
     """``read_apps.baseline_app`` (hand-written, over the library's tables) with the two additions."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import read_apps
-
-    loopback_only()
-    app = read_apps.baseline_app()
-    add_counters(app)
-    return app
+    return with_additions("baseline_app")
 
 
 def peer_config(database_url: str) -> dict[str, Any]:
