@@ -1,12 +1,13 @@
-"""The two apps ``peer_compare.py`` serves with uvicorn: the library, and the fastapi-payments package.
+"""The three apps ``peer_compare.py`` serves with uvicorn: the library, the fastapi-payments package,
+and the hand-written endpoints of ``read_apps.baseline_app``.
 
-``uvicorn --app-dir bench peer_apps:library_app --factory`` runs with the library's interpreter;
-``peer_apps:peer_app`` with an interpreter that can import ``fastapi_payments`` (a separate
-virtual environment, see ``bench/README.md``). Both read ``BENCH_DATABASE_URL`` (and the library
-``BENCH_JWT_SECRET``). This module imports neither package at import time, so either interpreter
-can load it.
+``uvicorn --app-dir bench peer_apps:library_app --factory`` and ``peer_apps:hand_written_app``
+run with the library's interpreter; ``peer_apps:peer_app`` with an interpreter that can import
+``fastapi_payments`` (a separate virtual environment, see ``bench/README.md``). All read
+``BENCH_DATABASE_URL`` (and the library and the hand-written app ``BENCH_JWT_SECRET``). This
+module imports none of them at import time, so either interpreter can load it.
 
-Both apps get the same additions, and nothing else:
+The three apps get the same additions, and nothing else:
 
 * a guard that refuses any outgoing connection to an address outside 127.0.0.0/8 and ``::1``
   (a request that tried to reach a provider would fail with 500, and the benchmark stops on any
@@ -134,15 +135,25 @@ def add_counters(app: FastAPI) -> None:
         return {"calls": pstats.Stats(running).total_calls}  # type: ignore[attr-defined]
 
 
-def library_app() -> FastAPI:
-    """``read_apps.library_app`` (the library at ``/billing``, default settings) with the two additions."""
+def with_additions(factory: str) -> FastAPI:
+    """``read_apps.<factory>()`` with the loopback guard and the ``/_bench`` probes."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import read_apps
 
     loopback_only()
-    app = read_apps.library_app()
+    app: FastAPI = getattr(read_apps, factory)()
     add_counters(app)
     return app
+
+
+def library_app() -> FastAPI:
+    """``read_apps.library_app`` (the library at ``/billing``, default settings) with the two additions."""
+    return with_additions("library_app")
+
+
+def hand_written_app() -> FastAPI:
+    """``read_apps.baseline_app`` (hand-written, over the library's tables) with the two additions."""
+    return with_additions("baseline_app")
 
 
 def peer_config(database_url: str) -> dict[str, Any]:

@@ -1,11 +1,13 @@
 """fastapi-cashier against fastapi-payments, the other FastAPI payments package, on real uvicorn servers.
 
-For each database (a SQLite file per app always; PostgreSQL when a URL is given, a scratch
-database per app created and dropped here) the script seeds both apps with the same data
-(``--customers`` customers, ``--payments`` payments of the first one), starts both as uvicorn
-servers on 127.0.0.1 (``peer_apps.py``; the peer with ``--peer-python``, an interpreter that can
-import ``fastapi_payments``) and drives them with the same bounded async httpx loop, in rounds
-that alternate between the apps (the peer first and last in turn):
+For each database (a SQLite file per package always; PostgreSQL when a URL is given, a scratch
+database per package created and dropped here) the script seeds both packages with the same data
+(``--customers`` customers, ``--payments`` payments of the first one), starts three uvicorn
+servers on 127.0.0.1 (``peer_apps.py``): the library; the peer, with ``--peer-python``, an
+interpreter that can import ``fastapi_payments``; and "hand-written", the FastAPI + SQLAlchemy
+endpoints of ``read_apps.baseline_app`` on the library's database, the same work written
+without the library. It drives them with the same bounded async httpx loop, in rounds that take
+the sides in turn (the order rotates every round):
 
 * list customers: the library's ``GET /admin/customers?limit=N`` against the peer's
   ``GET /customers?limit=N``;
@@ -15,7 +17,12 @@ that alternate between the apps (the peer first and last in turn):
 * create a customer: ``GET /me`` for a new subject (the library creates the customer on first
   use; it has no other route that does) against ``POST /customers``.
 
-The headline per endpoint is the median over rounds of library requests/s divided by the peer's.
+The hand-written side serves the same requests as the library without the ``/billing`` prefix
+(``/admin/payments``, ``/payments``, ``/me``); it has no list of customers, so that endpoint is
+measured on the library and the peer only.
+
+The headline per endpoint is the median over rounds of library requests/s divided by the peer's;
+beside it, hand-written / peer and library / hand-written, medians of the per-round ratios.
 The report also gives p50/p99, server CPU-milliseconds per request (from ``/proc``), and the
 statements, BEGINs and COMMITs per request, counted inside each server over untimed sequential
 requests. ``--profile DIR`` adds a cProfile of each server over untimed sequential requests:
@@ -64,11 +71,24 @@ LIBRARY_PREFIX = "/billing"
 Request = tuple[str, str, dict[str, str], Any]
 
 
+#: The sides, in the order of the first round and of the report.
+SIDES = ("peer", "library", "hand-written")
+#: (numerator, denominator) of the reported requests/s ratios; the first is the headline.
+RATIOS = (("library", "peer"), ("hand-written", "peer"), ("library", "hand-written"))
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
     library: Callable[[int], Request]
     peer: Callable[[int], Request]
+    #: The same request to ``read_apps.baseline_app``; None where it has no such endpoint.
+    hand_written: Callable[[int], Request] | None = None
+
+    def makers(self) -> dict[str, Callable[[int], Request]]:
+        """The request maker of each side that serves this endpoint."""
+        found = {"peer": self.peer, "library": self.library, "hand-written": self.hand_written}
+        return {name: maker for name, maker in found.items() if maker is not None}
 
 
 def bearer(subject: str, *, admin: bool = False, email: str | None = None) -> dict[str, str]:
@@ -84,15 +104,21 @@ def endpoints(limit: int, peer_owner: str) -> tuple[Endpoint, ...]:
     def new_email(index: int) -> str:
         return f"new-{uuid.uuid4().hex}-{index}@example.com"
 
-    def library_create(index: int) -> Request:
-        email = new_email(index)
-        return ("GET", f"{LIBRARY_PREFIX}/me", bearer(email.partition("@")[0], email=email), None)
+    def create(prefix: str) -> Callable[[int], Request]:
+        def request(index: int) -> Request:
+            email = new_email(index)
+            return ("GET", f"{prefix}/me", bearer(email.partition("@")[0], email=email), None)
+
+        return request
 
     def peer_create(index: int) -> Request:
         return ("POST", f"{PEER_PREFIX}/customers", {}, {"email": new_email(index), "name": "New Customer"})
 
-    def admin_get(path: str) -> Callable[[int], Request]:
-        return lambda _: ("GET", f"{LIBRARY_PREFIX}/admin{path}", bearer("admin", admin=True), None)
+    def admin_get(path: str, prefix: str = LIBRARY_PREFIX) -> Callable[[int], Request]:
+        return lambda _: ("GET", f"{prefix}/admin{path}", bearer("admin", admin=True), None)
+
+    def own_payments(prefix: str) -> Callable[[int], Request]:
+        return lambda _: ("GET", f"{prefix}/payments?limit={limit}", bearer(KNOWN), None)
 
     def peer_get(path: str) -> Callable[[int], Request]:
         return lambda _: ("GET", f"{PEER_PREFIX}{path}", {}, None)
@@ -107,13 +133,15 @@ def endpoints(limit: int, peer_owner: str) -> tuple[Endpoint, ...]:
             f"list payments (limit={limit})",
             admin_get(f"/payments?limit={limit}"),
             peer_get(f"/payments?limit={limit}"),
+            admin_get(f"/payments?limit={limit}", prefix=""),
         ),
         Endpoint(
             f"a customer's payments (limit={limit})",
-            lambda _: ("GET", f"{LIBRARY_PREFIX}/payments?limit={limit}", bearer(KNOWN), None),
+            own_payments(LIBRARY_PREFIX),
             peer_get(f"/payments?customer_id={peer_owner}&limit={limit}"),
+            own_payments(""),
         ),
-        Endpoint("create customer", library_create, peer_create),
+        Endpoint("create customer", create(LIBRARY_PREFIX), peer_create, create("")),
     )
 
 
@@ -253,39 +281,66 @@ async def per_request(
     return {key: value / len(requests) for key, value in totals.items()}
 
 
+def rotated(names: Sequence[str], index: int) -> list[str]:
+    """``names`` starting at position ``index`` (modulo its length): round ``index``'s order."""
+    shift = index % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
+def ratio_line(label: str, endpoint: str, rounds: dict[str, list[Round]], top: str, bottom: str) -> str:
+    """The median over rounds of ``top``'s requests/s divided by ``bottom``'s, and each round's."""
+    name = f"{top}/{bottom}"
+    if top not in rounds or bottom not in rounds:
+        return f"{label:10} {endpoint:32} {name:25} -     (no hand-written endpoint)"
+    ratios = [
+        one.per_second / other.per_second for one, other in zip(rounds[top], rounds[bottom], strict=True)
+    ]
+    return (
+        f"{label:10} {endpoint:32} {name:25} {statistics.median(ratios):.3f} "
+        f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+    )
+
+
 async def measure(
     label: str, endpoint: Endpoint, sides: dict[str, AppServer], options: argparse.Namespace
 ) -> list[str]:
     """Warm up, count, profile (``--profile``), then the timed rounds of one endpoint; the report lines."""
-    makers = {"library": endpoint.library, "peer": endpoint.peer}
+    makers = endpoint.makers()
+    servers = {name: sides[name] for name in SIDES if name in makers and name in sides}
 
     def batch(name: str, size: int) -> list[Request]:
         return [makers[name](index) for index in range(size)]
 
-    for name, server in sides.items():  # connections, the peer's first-use schema check
+    for name, server in servers.items():  # connections, the peer's first-use schema check
         try:
             await drive(server, batch(name, options.concurrency * 2), options.concurrency)
         except (RuntimeError, httpx.HTTPError) as exc:
-            return [f"{label:10} {endpoint.name:32} {name:8} not measured: {str(exc)[:400]!r}"]
+            return [f"{label:10} {endpoint.name:32} {name:12} not measured: {str(exc)[:400]!r}"]
     counts = {
-        name: await per_request(server, batch(name, 10), "/_bench/counting") for name, server in sides.items()
+        name: await per_request(server, batch(name, 10), "/_bench/counting")
+        for name, server in servers.items()
     }
     calls: dict[str, float] = {}
     if options.profile:
         slug = endpoint.name.split(" (")[0].replace(" ", "_").replace("'", "")
-        for name, server in sides.items():
+        for name, server in servers.items():
             path = str(options.profile / f"{label}-{slug}-{name}.pstats")
             profiled = await per_request(
                 server, batch(name, options.profile_requests), "/_bench/profile", path=path
             )
             calls[name] = profiled["calls"]
-    rounds: dict[str, list[Round]] = {"library": [], "peer": []}
-    order = ["peer", "library"]
+    rounds: dict[str, list[Round]] = {name: [] for name in servers}
     for index in range(options.rounds):
-        for name in order if index % 2 == 0 else list(reversed(order)):
-            rounds[name].append(await drive(sides[name], batch(name, options.requests), options.concurrency))
+        for name in rotated(list(servers), index):
+            rounds[name].append(
+                await drive(servers[name], batch(name, options.requests), options.concurrency)
+            )
     lines = []
-    for name in order:
+    for name in SIDES:
+        if name not in servers:
+            if name in sides:
+                lines.append(f"{label:10} {endpoint.name:32} {name:12} not measured: no {name} endpoint")
+            continue
         done = rounds[name]
         latencies = [value for one in done for value in one.latencies]
         rps = statistics.median(one.per_second for one in done)
@@ -294,17 +349,11 @@ async def measure(
         count = counts[name]
         profile = f"  calls/req {calls[name]:,.0f}" if name in calls else ""
         lines.append(
-            f"{label:10} {endpoint.name:32} {name:8} {rps:7.0f} req/s  p50 {p50:7.2f} ms"
+            f"{label:10} {endpoint.name:32} {name:12} {rps:7.0f} req/s  p50 {p50:7.2f} ms"
             f"  p99 {p99:8.2f} ms  cpu {cpu_ms:5.2f} ms/req  stmts/req {count['statements']:.1f}"
             f"  begins/req {count['begins']:.1f}  commits/req {count['commits']:.1f}{profile}"
         )
-    ratios = [
-        lib.per_second / peer.per_second for lib, peer in zip(rounds["library"], rounds["peer"], strict=True)
-    ]
-    lines.append(
-        f"{label:10} {endpoint.name:32} ratio    {statistics.median(ratios):.3f} "
-        f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
-    )
+    lines += [ratio_line(label, endpoint.name, rounds, top, bottom) for top, bottom in RATIOS]
     return lines
 
 
@@ -319,15 +368,18 @@ async def run_database(label: str, options: argparse.Namespace) -> list[str]:
         owner = seed_peer(options.peer_python, peer_url, options.customers, options.payments, peer_env)
         library = AppServer(sys.executable, "library_app", library_url, f"{LIBRARY_PREFIX}/health", {})
         peer = AppServer(options.peer_python, "peer_app", peer_url, "/health", peer_env)
+        # On the library's database: its /me inserts subjects the library has not seen either.
+        hand_written = AppServer(sys.executable, "hand_written_app", library_url, "/health", {})
+        sides = {"peer": peer, "library": library, "hand-written": hand_written}
         try:
-            await asyncio.gather(library.ready(), peer.ready())
+            await asyncio.gather(*(server.ready() for server in sides.values()))
             for endpoint in endpoints(options.limit, owner):
-                done = await measure(label, endpoint, {"library": library, "peer": peer}, options)
+                done = await measure(label, endpoint, sides, options)
                 print("\n".join(done), flush=True)
                 lines += done
         finally:
-            library.stop()
-            peer.stop()
+            for server in sides.values():
+                server.stop()
     return lines
 
 
