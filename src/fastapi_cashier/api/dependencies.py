@@ -99,7 +99,7 @@ def request_service_dependency(payments: "PaymentsRouter") -> Callable[..., Asyn
     """See :attr:`PaymentsRouter.request_service`."""
 
     async def request_service() -> AsyncIterator[PaymentsService]:
-        # ``read_service()`` and ``_request_unit()`` without two context managers per request.
+        # Opened and closed without context managers: this runs on every request.
         svc, key = await payments._open_request_unit()
         try:
             yield svc

@@ -377,35 +377,24 @@ class PaymentsRouter(APIRouter):
         On SQLite its transaction begins deferred, so it neither takes nor waits for the write
         lock; writes belong in :meth:`service`.
         """
-        await self.startup()
-        factory = self._read_session_factory
-        if factory is None:
-            raise ConfigurationError("the PaymentsRouter has shut down")
-        svc = self._new_service(factory())
+        svc = await self._new_read_service()
         try:
             yield svc
         finally:
             await svc.close()
 
-    @contextlib.asynccontextmanager
-    async def _request_unit(self, svc: PaymentsService) -> AsyncIterator[None]:
-        """Register ``svc`` as the read unit of work of the current task while the block runs."""
-        key = anyio.get_current_task().id
-        self._request_units[key] = svc
-        try:
-            yield
-        finally:
-            if self._request_units.get(key) is svc:
-                del self._request_units[key]
-
-    async def _open_request_unit(self) -> tuple[PaymentsService, int]:
-        """:meth:`read_service` and :meth:`_request_unit` in one step, for the request's
-        dependency; end it with :meth:`_close_request_unit`."""
+    async def _new_read_service(self) -> PaymentsService:
+        """A service on a new read session (the caller closes it)."""
         await self.startup()
         factory = self._read_session_factory
         if factory is None:
             raise ConfigurationError("the PaymentsRouter has shut down")
-        svc = self._new_service(factory())
+        return self._new_service(factory())
+
+    async def _open_request_unit(self) -> tuple[PaymentsService, int]:
+        """A read service registered as the read unit of work of the current task, for the
+        request's dependency; end it with :meth:`_close_request_unit`."""
+        svc = await self._new_read_service()
         key = anyio.get_current_task().id
         self._request_units[key] = svc
         return svc, key

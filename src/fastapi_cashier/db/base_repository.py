@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -207,15 +208,22 @@ class Repository(Generic[ModelT]):
         A unique or check violation raises :class:`ConflictError` and leaves the surrounding
         transaction usable, so callers can fall back to reading the row that won the race.
         """
+        async with self.savepoint_with_conflicts():
+            self.session.add(obj)
+            await self.session.flush()
+        return obj
+
+    @contextlib.asynccontextmanager
+    async def savepoint_with_conflicts(self) -> AsyncIterator[None]:
+        """Run the block inside a savepoint; a unique or check violation rolls it back and
+        raises :class:`ConflictError`, leaving the surrounding transaction usable."""
         try:
             async with self.session.begin_nested():
-                self.session.add(obj)
-                await self.session.flush()
+                yield
         except DBAPIError as exc:
             if not is_integrity_error(exc):
                 raise
             raise translate_integrity_error(exc, what=self.noun) from exc
-        return obj
 
     async def flush(self) -> None:
         """Flush pending changes, translating integrity errors."""

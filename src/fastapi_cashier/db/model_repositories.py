@@ -11,14 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..errors import ConflictError, ValidationError
 from ..statuses import WebhookEventStatus
 from . import models as m
-from .base_repository import Repository, is_integrity_error, translate_integrity_error
+from .base_repository import Repository
 
 __all__ = [
     "BillingProfileRepository",
@@ -238,14 +238,9 @@ class PaymentRepository(Repository[m.Payment]):
         it are flushed as an UPDATE and reads of it in this session see it.
         """
         values = _payment_values(payment)
-        try:
-            async with self.session.begin_nested():
-                # On the session's connection: the ORM's execute path has nothing to add here.
-                await (await self.session.connection()).execute(_PAYMENT_INSERT, values)
-        except DBAPIError as exc:
-            if not is_integrity_error(exc):
-                raise
-            raise translate_integrity_error(exc, what=self.noun) from exc
+        async with self.savepoint_with_conflicts():
+            # On the session's connection: the ORM's execute path has nothing to add here.
+            await (await self.session.connection()).execute(_PAYMENT_INSERT, values)
         for key, value in values.items():
             setattr(payment, _PAYMENT_ATTRIBUTES[key], value)
         make_transient_to_detached(payment)
