@@ -42,7 +42,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -56,7 +55,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import read_path
 from peer_apps import PEER_AS_SHIPPED_ENV, PEER_AWARE_ENV, PEER_PREFIX
-from read_path import JWT_SECRET, KNOWN, Round, Server, free_port, percentile, scratch_postgres
+from read_path import JWT_SECRET, KNOWN, Request, Round, Server, free_port, percentile, scratch_postgres
 
 from fastapi_cashier.api.auth import create_token
 from fastapi_cashier.db import create_engine
@@ -66,9 +65,6 @@ from fastapi_cashier.settings import AuthSettings, DatabaseSettings
 BENCH_DIR = Path(__file__).resolve().parent
 PEER_PYTHON_ENV = "CASHIER_BENCH_PEER_PYTHON"
 LIBRARY_PREFIX = "/billing"
-
-#: One request: method, path, headers, JSON body.
-Request = tuple[str, str, dict[str, str], Any]
 
 
 #: The sides, in the order of the first round and of the report.
@@ -175,31 +171,8 @@ class AppServer(Server):
 
 
 async def drive(server: Server, requests: Sequence[Request], concurrency: int) -> Round:
-    """Send every request, ``concurrency`` at a time; any answer but 2xx stops the run.
-
-    ``read_path.drive`` sends GETs only; the peer creates a customer with a POST.
-    """
-    queue = list(reversed(requests))
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60) as client:
-
-        async def worker() -> None:
-            while queue:
-                method, path, headers, body = queue.pop()
-                started = time.perf_counter()
-                response = await client.request(method, path, headers=headers, json=body)
-                latencies.append(time.perf_counter() - started)
-                if not response.is_success:
-                    raise RuntimeError(
-                        f"{method} {path} answered {response.status_code}: {response.text[:300]}"
-                    )
-
-        cpu = server.cpu_seconds()
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-        return Round(len(requests), seconds, latencies, server.cpu_seconds() - cpu)
+    """``read_path.drive`` taking any 2xx (the peer answers a create with 201)."""
+    return await read_path.drive(server, requests, concurrency, any_success=True)
 
 
 # ------------------------------------------------------------------------------ data

@@ -139,27 +139,41 @@ class Round:
         return self.requests / self.seconds
 
 
-async def drive(server: Server, path: str, tokens: Sequence[str], concurrency: int) -> Round:
-    """Send one request per token, ``concurrency`` at a time; every answer must be 200."""
-    queue = list(reversed(tokens))
+#: One request: method, path, headers, JSON body.
+Request = tuple[str, str, dict[str, str], Any]
+
+
+def bearer_get(path: str, tokens: Sequence[str]) -> list[Request]:
+    """A ``GET path`` per token, each with that bearer token."""
+    return [("GET", path, {"Authorization": f"Bearer {bearer}"}, None) for bearer in tokens]
+
+
+async def drive(
+    server: Server, requests: Sequence[Request], concurrency: int, *, any_success: bool = False
+) -> Round:
+    """Send every request, ``concurrency`` at a time; an answer other than 200 (any 2xx with
+    ``any_success``) stops the run."""
+    queue = list(reversed(requests))
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=60) as client:
 
         async def worker() -> None:
             while queue:
-                bearer = queue.pop()
+                method, path, headers, body = queue.pop()
                 started = time.perf_counter()
-                response = await client.get(path, headers={"Authorization": f"Bearer {bearer}"})
+                response = await client.request(method, path, headers=headers, json=body)
                 latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{path} answered {response.status_code}: {response.text[:300]}")
+                if not (response.is_success if any_success else response.status_code == 200):
+                    raise RuntimeError(
+                        f"{method} {path} answered {response.status_code}: {response.text[:300]}"
+                    )
 
         cpu = server.cpu_seconds()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-        return Round(len(tokens), seconds, latencies, server.cpu_seconds() - cpu)
+        return Round(len(requests), seconds, latencies, server.cpu_seconds() - cpu)
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -291,7 +305,7 @@ async def run_database(label: str, database_url: str, options: argparse.Namespac
             ]
             warm = [token(endpoint.subject(i), admin=endpoint.admin) for i in range(options.concurrency * 2)]
             for _, server, path in order:
-                await drive(server, path, warm, options.concurrency)
+                await drive(server, bearer_get(path, warm), options.concurrency)
             pg_per_request: dict[str, float] = {}
             for index in range(options.rounds):
                 for name, server, path in order if index % 2 == 0 else list(reversed(order)):
@@ -301,7 +315,7 @@ async def run_database(label: str, database_url: str, options: argparse.Namespac
                     before = (
                         await pg_transactions(database_url) if label == "postgresql" and index == 0 else 0
                     )
-                    rounds[name].append(await drive(server, path, tokens, options.concurrency))
+                    rounds[name].append(await drive(server, bearer_get(path, tokens), options.concurrency))
                     if label == "postgresql" and index == 0:
                         await asyncio.sleep(1.5)  # statistics reach pg_stat_database within a second
                         # The two reads of the counter are transactions of their own.
