@@ -39,6 +39,8 @@ def flaky(monkeypatch: pytest.MonkeyPatch, fake: FakeProvider, method: str, plan
     """
     real = getattr(fake, method)
     keys: list[str] = []
+    # Consumed call by call: a copy, as a parametrized plan is one list shared by every database's run.
+    plan = list(plan)
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         request = args[0] if args else None

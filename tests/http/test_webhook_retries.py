@@ -130,8 +130,8 @@ async def test_a_failure_mid_apply_leaves_nothing_and_the_retry_applies_it_once(
 async def test_an_apply_whose_writes_break_a_constraint_is_stored_failed_with_nothing_applied(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The database refuses the apply's rows at the end of the apply (the savepoint's flush): the
-    savepoint is rolled back and the event is still committed, ``failed``, in the same transaction."""
+    """The database refuses the apply's rows at the end of the apply (its flush): the transaction
+    is rolled back whole, and the event is still stored and committed as ``failed``."""
     payment_event, _ = await _one_off_events(harness)
     before = await _status_changes(harness)
     original = EventApplier.apply

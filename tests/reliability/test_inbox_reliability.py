@@ -6,9 +6,9 @@
   inbox.
 * A server process killed while applying a new event (stored and applied in one transaction)
   leaves nothing and answers nothing; the provider's redelivery to the next process applies it once.
-* An apply that fails in a server process leaves the event stored as ``failed`` (the apply rolled
-  back to its savepoint, the failure committed with the event); the next process's retry loop
-  applies it once.
+* An apply that fails in a server process leaves the event stored as ``failed`` (the apply's
+  transaction rolled back whole, the event stored on its own and its failure committed); the next
+  process's retry loop applies it once.
 """
 
 from __future__ import annotations
@@ -272,8 +272,8 @@ async def test_a_server_killed_while_applying_leaves_nothing_and_the_redelivery_
 async def test_an_apply_failing_in_a_server_stores_the_event_failed_and_the_next_server_applies_it_once(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
-    """The apply fails after writing its rows: they are rolled back to the savepoint and the same
-    transaction commits the event as ``failed`` (attempt 1, next attempt after
+    """The apply fails after writing its rows: its transaction is rolled back whole, then the event
+    is stored on its own and its failure committed: ``failed`` (attempt 1, next attempt after
     ``retry_interval_seconds``, 1 s), answered 200. A redelivery to that server retries it and
     fails again. A server without the fault then applies it from its retry loop, once; a last
     redelivery is a duplicate.

@@ -229,18 +229,35 @@ class PaymentRepository(Repository[m.Payment]):
         return (await self.session.execute(_payment_lookup(for_update), params)).scalar_one_or_none()
 
     async def add_new(self, payment: m.Payment) -> m.Payment:
-        """Insert the new ``payment`` like :meth:`add` (inside a savepoint; a unique or check
-        violation raises :class:`ConflictError` and leaves the transaction usable), with one Core
-        INSERT built once instead of a flush of the unit of work.
+        """Insert the new ``payment`` with one Core INSERT built once instead of a flush of the
+        unit of work; a payment that is stored already raises :class:`ConflictError` and leaves
+        the transaction usable.
+
+        On SQLite and PostgreSQL the INSERT is ``ON CONFLICT DO NOTHING`` (a unique key taken
+        inserts nothing, so no statement fails and no savepoint is needed); on MariaDB/MySQL it
+        runs inside a savepoint, where a unique or check violation is rolled back. The one check
+        a new payment can break, a positive amount, is refused before either.
 
         The columns left unset (or ``None``) take their defaults, as a flush gives them; the
         object is then attached to the session as a loaded, persistent row, so later changes to
         it are flushed as an UPDATE and reads of it in this session see it.
         """
         values = _payment_values(payment)
-        async with self.savepoint_with_conflicts():
-            # On the session's connection: the ORM's execute path has nothing to add here.
-            await (await self.session.connection()).execute(_PAYMENT_INSERT, values)
+        if not isinstance(values["amount"], int) or values["amount"] <= 0:
+            raise ConflictError(
+                "payment would break a rule of the data model: its amount must be positive",
+                details={"constraint_kind": "check", "constraint": "amount_positive"},
+            )
+        # On the session's connection: the ORM's execute path has nothing to add here.
+        dialect = self.session.get_bind().dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            connection = await self.session.connection()
+            if not (await connection.execute(_payment_insert_once(dialect), values)).rowcount:
+                raise ConflictError("payment already exists", details={"constraint_kind": "unique"})
+        else:
+            async with self.savepoint_with_conflicts():
+                # Asked for inside the block: the savepoint is begun with the connection.
+                await (await self.session.connection()).execute(_PAYMENT_INSERT, values)
         for key, value in values.items():
             setattr(payment, _PAYMENT_ATTRIBUTES[key], value)
         make_transient_to_detached(payment)
@@ -268,10 +285,17 @@ _PAYMENTS: sa.Table = m.Payment.__table__  # type: ignore[assignment]
 _PAYMENT_ATTRIBUTES: dict[str, str] = {
     prop.columns[0].key: prop.key for prop in sa.inspect(m.Payment).column_attrs
 }
-#: The INSERT of :meth:`PaymentRepository.add_new`, every column bound, built once.
-_PAYMENT_INSERT = sa.insert(_PAYMENTS).values(
-    {column.key: sa.bindparam(column.key, type_=column.type) for column in _PAYMENTS.columns}
-)
+#: Every column of ``payments`` bound under its own name.
+_PAYMENT_BINDS = {column.key: sa.bindparam(column.key, type_=column.type) for column in _PAYMENTS.columns}
+#: The INSERT of :meth:`PaymentRepository.add_new` on MariaDB/MySQL, built once.
+_PAYMENT_INSERT = sa.insert(_PAYMENTS).values(_PAYMENT_BINDS)
+
+
+@functools.cache
+def _payment_insert_once(dialect: str) -> sa.Executable:
+    """:data:`_PAYMENT_INSERT` that inserts nothing when a unique key is taken (SQLite, PostgreSQL)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_PAYMENTS).values(_PAYMENT_BINDS).on_conflict_do_nothing()
 
 
 def _payment_values(payment: m.Payment) -> dict[str, Any]:
@@ -357,12 +381,18 @@ class WebhookEventRepository(Repository[m.WebhookEvent]):
     async def insert_once(self, values: dict[str, Any]) -> StoredDelivery | None:
         """Insert a delivery unless ``(provider, event_id)`` is stored already; no flush, no ORM.
 
-        One statement decides: ``INSERT ... ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite,
-        ``INSERT IGNORE`` on MariaDB; the statement returns the new row's id, or nothing for a
-        duplicate, whose status is then read in the same transaction. A duplicate never fails a
-        statement, so it needs no savepoint and leaves no error in the server's log. A
-        concurrent first delivery of the same event makes the statement wait for that
-        transaction's end.
+        One statement decides, and on SQLite and PostgreSQL also answers for a duplicate:
+
+        * PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` in a CTE, with the read of a stored
+          row in the same statement;
+        * SQLite: an upsert whose update writes the stored row's own ``provider`` back, returning
+          the row (the new one, or the stored one);
+        * MariaDB: ``INSERT IGNORE``, returning the new id or nothing; a duplicate's status is
+          then read in the same transaction.
+
+        A duplicate never fails a statement, so it needs no savepoint and leaves no error in the
+        server's log. A concurrent first delivery of the same event makes the statement wait for
+        that transaction's end.
 
         ``INSERT IGNORE`` would also turn a too-long value into a truncated one with a warning,
         so every text is checked against its column's length first, on every database.
@@ -391,9 +421,13 @@ class WebhookEventRepository(Repository[m.WebhookEvent]):
             decided = (await connection.execute(stmt, {**params, **key})).first()
             if decided is not None:
                 return StoredDelivery(decided.id, decided.status, inserted=decided.inserted)
+        elif connection.dialect.name == "sqlite":
+            # One statement for a duplicate too: the upsert's no-op update returns the stored row
+            # (the whole transaction holds SQLite's write lock already).
+            decided = (await connection.execute(_SQLITE_INSERT_OR_READ, values)).one()
+            return StoredDelivery(decided.id, decided.status, inserted=decided.id == values["id"])
         else:
-            inserted = _insert_once_statement(connection.dialect.name)
-            if (await connection.execute(inserted, values)).scalar() is not None:
+            if (await connection.execute(_MARIADB_INSERT_ONCE, values)).scalar() is not None:
                 return StoredDelivery(values["id"], WebhookEventStatus(values["status"]), inserted=True)
         row = (await connection.execute(_STORED_DELIVERY, key)).one_or_none()
         return None if row is None else StoredDelivery(row.id, row.status, inserted=False)
@@ -415,15 +449,18 @@ _STORED_DELIVERY = sa.select(_WEBHOOK_EVENTS.c.id, _WEBHOOK_EVENTS.c.status).whe
 )
 
 
-@functools.cache
-def _insert_once_statement(dialect: str) -> sa.Executable:
-    """The store-once INSERT of SQLite or MariaDB, returning the new id (nothing for a duplicate)."""
-    table = _WEBHOOK_EVENTS
-    if dialect in ("mysql", "mariadb"):
-        added: Any = mysql.insert(table).prefix_with("IGNORE")
-    else:
-        added = sqlite.insert(table).on_conflict_do_nothing(index_elements=["provider", "event_id"])
-    return added.returning(table.c.id)  # type: ignore[no-any-return]
+#: MariaDB's store-once INSERT, returning the new id (nothing for a duplicate).
+_MARIADB_INSERT_ONCE = mysql.insert(_WEBHOOK_EVENTS).prefix_with("IGNORE").returning(_WEBHOOK_EVENTS.c.id)
+
+#: SQLite's store-once INSERT, returning the new row's id and status, or the stored row's (an
+#: upsert whose update writes back the value the row has).
+_SQLITE_INSERT_OR_READ = (
+    sqlite.insert(_WEBHOOK_EVENTS)
+    .on_conflict_do_update(
+        index_elements=["provider", "event_id"], set_={"provider": _WEBHOOK_EVENTS.c.provider}
+    )
+    .returning(_WEBHOOK_EVENTS.c.id, _WEBHOOK_EVENTS.c.status)
+)
 
 
 @functools.cache

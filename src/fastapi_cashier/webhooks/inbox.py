@@ -5,20 +5,20 @@
    duplicate delivery finds the stored row and applies nothing, unless the stored event is
    still pending or failed, when the redelivery applies it.
 3. A new event is stored and applied in one transaction with one commit: the INSERT (which
-   holds the new row), the target rows found and locked, then the apply's writes inside a
-   savepoint (the ordering guard, the status machines, ``status_changes``; no savepoint when
-   the lookup decided the outcome, such as an event about nothing known here), then the
-   event marked ``processed`` or
+   holds the new row), the target rows found and locked, the apply's writes (the ordering
+   guard, the status machines, ``status_changes``), then the event marked ``processed`` or
    ``ignored`` (with the reason in ``ignored_reason``: an unknown type, a body the adapter could
    not read, an event older than the state applied, ...). Until that commit, concurrent
    deliveries of the same event wait on its unique key and then find it applied. Hooks run after
    the commit.
-4. A failure while applying rolls back to the savepoint, so nothing of the apply is left, and
-   the same transaction commits the stored event as ``failed`` with the error, the attempt
-   count and when to try next (exponential backoff): the event is never lost, and the answer is
-   200. After ``max_attempts`` it stays ``failed`` with no next attempt, for an admin to look at.
-   A process that dies before the commit leaves nothing behind and answers nothing, so the
-   provider delivers the event again.
+4. A failure while locating or applying rolls that transaction back whole, so nothing of the
+   apply is left; the event is then stored and committed on its own and attempted again in a
+   transaction of its own, whose failure is committed with the event as ``failed`` with the
+   error, the attempt count and when to try next (exponential backoff): the event is never lost,
+   and the answer is 200. (A failure is the rare case, so the common one takes no savepoint.)
+   After ``max_attempts`` it stays ``failed`` with no next attempt, for an admin to look at.
+   A process that dies before a commit leaves nothing of that transaction behind and answers
+   nothing, so the provider delivers the event again.
 
 Events whose apply needs the provider first (a re-read of the object, the completion step of
 an approved checkout) are stored and committed before that network call, with a lease
@@ -182,16 +182,16 @@ class WebhookInbox:
     async def _store_and_apply(
         self, event: ProviderEvent, values: dict[str, Any]
     ) -> DeliveryResult | StoredDelivery | None:
-        """Store a new event and apply it in one transaction, the apply's writes inside a savepoint.
+        """Store a new event and apply it in one transaction, with one commit and no savepoint.
 
         The rows the event names are located (and locked) first; an event that names nothing
-        here is marked ``ignored`` without a savepoint, as nothing of its apply is written.
+        here is marked ``ignored`` without writing anything else.
 
         Returns:
             What happened to a new event; for a delivery stored before, the stored row (a
-            ``duplicate`` result when the row was deleted meanwhile); ``None`` when locating the
-            event's rows failed, after a rollback that kept nothing (the caller stores the event
-            and attempts it in two steps, which records the failure).
+            ``duplicate`` result when the row was deleted meanwhile); ``None`` when locating or
+            applying failed, after a rollback that kept nothing, the stored event included (the
+            caller stores the event and attempts it in two steps, which records the failure).
 
         Raises:
             DBAPIError: a transient failure (deadlock, serialization); the transaction is
@@ -205,41 +205,21 @@ class WebhookInbox:
             svc = self._service_factory(session)  # only for an event that is new
             try:
                 located = await svc.events.locate(event)
+                if isinstance(located, ApplyOutcome):
+                    outcome = located  # decided by the lookup, nothing written
+                else:
+                    outcome = await svc.events.apply(event, located)
+                    await session.flush()
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                # A failed read may leave the transaction unusable (PostgreSQL): nothing of it is
-                # kept, and the two-step path stores the event and records the failure.
-                logger.info(
-                    "locating the rows of %s event %s failed: %s; in two steps", event.provider, event.id, exc
-                )
+                # A failure may leave the transaction unusable (PostgreSQL). Nothing of it is kept,
+                # the stored event neither (the apply's hook events die with ``svc``): the two-step
+                # path stores the event, attempts it again and records the failure. Failing is the
+                # rare case; the common one takes no savepoint.
+                logger.info("applying %s event %s failed: %s; in two steps", event.provider, event.id, exc)
                 await session.rollback()
                 return None
-            if isinstance(located, ApplyOutcome):
-                # Ignored without writing anything: no savepoint to take.
-                return await self._mark_applied(svc, event, stored.id, located)
-            savepoint = await session.begin_nested()
-            try:
-                outcome = await svc.events.apply(event, located)
-                await session.flush()
-                await savepoint.commit()
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                self._log_failure(event, exc)
-                await savepoint.rollback()
-                # The apply's hook events die with ``svc``: the commit below is the session's own.
-                error = _error_text(exc)
-                await session.execute(
-                    sa.update(WebhookEvent)
-                    .where(WebhookEvent.id == stored.id)
-                    .values(
-                        status=WebhookEventStatus.FAILED, last_error=error, **self._next_attempt(1, event)
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                await session.commit()
-                return DeliveryResult(event.id, "failed", error, id=stored.id)
             return await self._mark_applied(svc, event, stored.id, outcome)
 
     @staticmethod
