@@ -1,19 +1,32 @@
 """Read-path throughput of fastapi-cashier against hand-written endpoints doing the same work.
 
 For each database (a SQLite file always; PostgreSQL when a URL is given, in a scratch database
-created and dropped here) the script seeds one customer with ``--payments`` payments, starts two
-real uvicorn servers on 127.0.0.1 (``read_apps.py``: the library, and the baseline written by
-hand with FastAPI + SQLAlchemy), and drives both with a bounded async httpx load loop:
+created and dropped here) the script seeds one customer with ``--payments`` payments, starts three
+real uvicorn servers on 127.0.0.1 (``read_apps.py``):
+
+* library: the library mounted at ``/billing``;
+* baseline: the same reads written by hand with FastAPI + SQLAlchemy, five routes, the lists
+  declaring only ``limit``;
+* surface: the baseline's hand-written endpoints placed in the library's route table (every
+  route of the library, in order, at the same paths; the ones not measured answer ``{}``) and
+  declaring the library's query parameters. It has the library's API surface and the baseline's
+  per-request work, so it separates what the surface costs (FastAPI matching ~47 routes in order,
+  validating 7 or 8 declared query parameters) from what the library's own code costs.
+
+and drives each with a bounded async httpx load loop:
 
 * ``GET /payments?limit=50`` for the known customer;
 * ``GET /me`` for a known subject, and for a new subject on every request (a customer insert);
 * an admin list, ``GET /admin/payments?limit=50``.
 
-Rounds alternate between the apps (baseline first and last in turn); the headline per endpoint
-is the median over rounds of library requests/s divided by baseline requests/s. The report also
-gives p50/p99 latency, server CPU-milliseconds per request (from ``/proc``), the statements and
-transactions one request sends (SQLAlchemy events, measured in-process on the same apps) and, on
-PostgreSQL, the transactions per request that ``pg_stat_database`` counted during a round.
+Rounds take the apps in turn, the order rotating every round (baseline, library, surface; then
+library, surface, baseline; ...). Per endpoint the report gives three ratios of requests/s, each
+the median over rounds of the per-round ratios (listed beside it): library/baseline (the
+headline), library/surface (the library's own work, the surface being equal) and surface/baseline
+(the cost of the surface alone). For each app it also gives p50/p99 latency, server
+CPU-milliseconds per request (from ``/proc``), the statements and transactions one request sends
+(SQLAlchemy events, measured in-process on the same apps) and, on PostgreSQL, the transactions
+per request that ``pg_stat_database`` counted during the first round.
 
 This is a benchmark, not a test: it asserts nothing about speed. Run ``--help`` for options.
 """
@@ -54,6 +67,16 @@ POSTGRES_ENV = "CASHIER_BENCH_POSTGRES_URL"
 KNOWN = "known-customer"
 
 
+#: The apps of ``read_apps.py``: name -> (factory, health path). The order is the first round's.
+APPS = {
+    "baseline": ("baseline_app", "/health"),
+    "library": ("library_app", "/billing/health"),
+    "surface": ("surface_app", "/billing/health"),
+}
+#: (numerator, denominator) of the reported requests/s ratios; the first is the headline.
+RATIOS = (("library", "baseline"), ("library", "surface"), ("surface", "baseline"))
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -61,6 +84,10 @@ class Endpoint:
     baseline_path: str
     subject: Callable[[int], str]
     admin: bool = False
+
+    def path(self, app: str) -> str:
+        """The path ``app`` serves the endpoint at: the surface app has the library's paths."""
+        return self.baseline_path if app == "baseline" else self.library_path
 
 
 ENDPOINTS = (
@@ -243,17 +270,16 @@ async def pg_transactions(database_url: str) -> int:
 
 
 async def statements_per_request(database_url: str, endpoint: Endpoint) -> dict[str, tuple[int, int]]:
-    """(statements, transactions) one request sends, for the library and the baseline, in-process."""
+    """(statements, transactions) one request sends, for each app, in-process."""
     sys.path.insert(0, str(BENCH_DIR))
     import read_apps
 
     os.environ["BENCH_DATABASE_URL"] = database_url
     os.environ["BENCH_JWT_SECRET"] = JWT_SECRET
     counts: dict[str, tuple[int, int]] = {}
-    for label, factory, path in (
-        ("library", read_apps.library_app, endpoint.library_path),
-        ("baseline", read_apps.baseline_app, endpoint.baseline_path),
-    ):
+    for label, (factory_name, _health) in APPS.items():
+        factory = getattr(read_apps, factory_name)
+        path = endpoint.path(label)
         statements = 0
         begins = 0
 
@@ -289,44 +315,42 @@ async def statements_per_request(database_url: str, endpoint: Endpoint) -> dict[
 # ------------------------------------------------------------------------------ run
 
 
+def rotated(names: Sequence[str], index: int) -> list[str]:
+    """``names`` starting at position ``index`` (modulo its length): round ``index``'s order."""
+    shift = index % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
 async def run_database(label: str, database_url: str, options: argparse.Namespace) -> list[str]:
     await seed(database_url, options.payments)
-    library = Server("library_app", database_url, "/billing/health")
-    baseline = Server("baseline_app", database_url, "/health")
+    servers = {name: Server(factory, database_url, health) for name, (factory, health) in APPS.items()}
     lines = []
     try:
-        await asyncio.gather(library.ready(), baseline.ready())
+        await asyncio.gather(*(server.ready() for server in servers.values()))
         for endpoint in ENDPOINTS:
             counts = await statements_per_request(database_url, endpoint)
-            rounds: dict[str, list[Round]] = {"library": [], "baseline": []}
-            order = [
-                ("baseline", baseline, endpoint.baseline_path),
-                ("library", library, endpoint.library_path),
-            ]
+            rounds: dict[str, list[Round]] = {name: [] for name in APPS}
             warm = [token(endpoint.subject(i), admin=endpoint.admin) for i in range(options.concurrency * 2)]
-            for _, server, path in order:
-                await drive(server, bearer_get(path, warm), options.concurrency)
+            for name, server in servers.items():
+                await drive(server, bearer_get(endpoint.path(name), warm), options.concurrency)
             pg_per_request: dict[str, float] = {}
             for index in range(options.rounds):
-                for name, server, path in order if index % 2 == 0 else list(reversed(order)):
+                for name in rotated(list(APPS), index):
                     tokens = [
                         token(endpoint.subject(i), admin=endpoint.admin) for i in range(options.requests)
                     ]
                     before = (
                         await pg_transactions(database_url) if label == "postgresql" and index == 0 else 0
                     )
-                    rounds[name].append(await drive(server, bearer_get(path, tokens), options.concurrency))
+                    requests = bearer_get(endpoint.path(name), tokens)
+                    rounds[name].append(await drive(servers[name], requests, options.concurrency))
                     if label == "postgresql" and index == 0:
                         await asyncio.sleep(1.5)  # statistics reach pg_stat_database within a second
                         # The two reads of the counter are transactions of their own.
                         pg_per_request[name] = (
                             await pg_transactions(database_url) - before - 1
                         ) / options.requests
-            ratios = [
-                lib.per_second / base.per_second
-                for lib, base in zip(rounds["library"], rounds["baseline"], strict=True)
-            ]
-            for name in ("baseline", "library"):
+            for name in APPS:
                 done = rounds[name]
                 latencies = [value for one in done for value in one.latencies]
                 rps = statistics.median(one.per_second for one in done)
@@ -339,13 +363,18 @@ async def run_database(label: str, database_url: str, options: argparse.Namespac
                     f"  p99 {p99:8.2f} ms  cpu {cpu_ms:5.2f} ms/req"
                     f"  stmts/req {statements}  begins/req {begins}{pg}"
                 )
-            lines.append(
-                f"{label:10} {endpoint.name:30} ratio    {statistics.median(ratios):.3f} "
-                f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
-            )
+            for top, bottom in RATIOS:
+                ratios = [
+                    one.per_second / other.per_second
+                    for one, other in zip(rounds[top], rounds[bottom], strict=True)
+                ]
+                lines.append(
+                    f"{label:10} {endpoint.name:30} {top + '/' + bottom:16} {statistics.median(ratios):.3f} "
+                    f"(rounds: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+                )
     finally:
-        library.stop()
-        baseline.stop()
+        for server in servers.values():
+            server.stop()
     return lines
 
 

@@ -1,14 +1,15 @@
-"""Python function calls per request of the four read-path endpoints, library against baseline.
+"""Python function calls per request of the four read-path endpoints: library, surface, baseline.
 
-Both apps of ``read_apps.py`` (the library mounted at ``/billing``, and the hand-written FastAPI +
-SQLAlchemy endpoints) run in this process over one seeded SQLite file and are driven through
-``httpx.ASGITransport`` (no server, no sockets, the client's own calls included on both sides).
-For each endpoint of ``read_path.py`` (``GET /payments?limit=50``, ``GET /me`` for a known and a
-new subject, ``GET /admin/payments?limit=50``) the script counts, with cProfile, the Python
-function calls per request of each app, and with SQLAlchemy ``before_cursor_execute`` events the
-statements per request (``--sql`` prints those of one request). ``--top N`` lists where the
-library's calls go, grouped by package, and ``--stats DIR`` writes each profile as
-``DIR/<app>-<endpoint>.pstats``.
+The three apps of ``read_apps.py`` (the library mounted at ``/billing``; the hand-written FastAPI
++ SQLAlchemy endpoints; and "surface", those hand-written endpoints in the library's route table
+with the library's query parameters) run in this process over one seeded SQLite file and are
+driven through ``httpx.ASGITransport`` (no server, no sockets, the client's own calls included on
+every side). For each endpoint of ``read_path.py`` (``GET /payments?limit=50``, ``GET /me`` for a
+known and a new subject, ``GET /admin/payments?limit=50``) the script counts, with cProfile, the
+Python function calls per request of each app, and with SQLAlchemy ``before_cursor_execute``
+events the statements per request (``--sql`` prints those of one request). ``--top N`` lists
+where the library's calls go, grouped by package (library / surface / baseline), and ``--stats
+DIR`` writes each profile as ``DIR/<app>-<endpoint>.pstats``.
 
 Call and statement counts do not depend on the machine's load, so they can be compared between
 runs on a busy machine where requests/s cannot. This is a measurement, not a test.
@@ -27,6 +28,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,16 @@ def package_of(filename: str) -> str:
     return Path(filename).name
 
 
+#: The apps of ``read_apps.py`` profiled, by name: their factories, in the report's order.
+APPS = {
+    "library": read_apps.library_app,
+    "surface": read_apps.surface_app,
+    "baseline": read_apps.baseline_app,
+}
+
+
 async def measure(
-    app: FastAPI, prefix: str, endpoint: Endpoint, requests: int, *, show_sql: bool = False
+    app: FastAPI, name: str, endpoint: Endpoint, requests: int, *, show_sql: bool = False
 ) -> tuple[cProfile.Profile, cProfile.Profile, float]:
     statements = 0
     sent: list[str] = []
@@ -68,7 +78,7 @@ async def measure(
         if len(sent) < 20:
             sent.append(" ".join(statement.split())[:100])
 
-    path = endpoint.library_path if prefix else endpoint.baseline_path
+    path = endpoint.path(name)
     profiler = cProfile.Profile()
     # Sync dependencies and endpoints run in anyio's worker threads, which a profiler enabled
     # on this thread does not see: profile them with a second profiler, merged afterwards.
@@ -102,7 +112,7 @@ async def measure(
     sa.event.remove(app.state.bench_engine(), "before_cursor_execute", count)
     if show_sql:
         per_request = round(statements / requests)
-        print(f"{'library' if prefix else 'baseline'} {endpoint.name}: the SQL of the first request")
+        print(f"{name} {endpoint.name}: the SQL of the first request")
         for statement in sent[:per_request]:
             print(f"    {statement}")
     return profiler, threaded, statements / requests
@@ -123,56 +133,67 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+@dataclass
+class Row:
+    """One endpoint's figures: per app, Python calls by package and statements, per request."""
+
+    endpoint: str
+    calls: dict[str, Counter[str]]
+    statements: dict[str, float]
+
+    def total(self, app: str, requests: int) -> float:
+        return sum(self.calls[app].values()) / requests
+
+
 async def main_async(options: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="cashier-read-profile-") as directory:
         url = f"sqlite+aiosqlite:///{Path(directory) / 'profile.db'}"
         await seed(url, options.payments)
         os.environ[read_apps.DATABASE_ENV] = url
         os.environ[read_apps.SECRET_ENV] = JWT_SECRET
-        library = read_apps.library_app()
-        baseline = read_apps.baseline_app()
-        rows: list[tuple[str, float, float, float, float, Counter[str], Counter[str]]] = []
-        async with library.router.lifespan_context(library), baseline.router.lifespan_context(baseline):
+        apps = {name: factory() for name, factory in APPS.items()}
+        rows: list[Row] = []
+        async with contextlib.AsyncExitStack() as stack:
+            for app in apps.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
             for endpoint in ENDPOINTS:
-                lib_profile, lib_threaded, lib_statements = await measure(
-                    library, "/billing", endpoint, options.requests, show_sql=options.sql
-                )
-                base_profile, base_threaded, base_statements = await measure(
-                    baseline, "", endpoint, options.requests, show_sql=options.sql
-                )
-                lib_calls = calls(lib_profile, lib_threaded)
-                base_calls = calls(base_profile, base_threaded)
-                rows.append(
-                    (
-                        endpoint.name,
-                        sum(lib_calls.values()) / options.requests,
-                        sum(base_calls.values()) / options.requests,
-                        lib_statements,
-                        base_statements,
-                        lib_calls,
-                        base_calls,
+                row = Row(endpoint.name, {}, {})
+                for name, app in apps.items():
+                    profile, threaded, statements = await measure(
+                        app, name, endpoint, options.requests, show_sql=options.sql
                     )
-                )
-                if options.stats:
-                    options.stats.mkdir(parents=True, exist_ok=True)
-                    lib_profile.dump_stats(options.stats / f"library-{slug(endpoint.name)}.pstats")
-                    base_profile.dump_stats(options.stats / f"baseline-{slug(endpoint.name)}.pstats")
-    print(f"Python calls per request, {options.requests} requests per endpoint and app, client included")
+                    row.calls[name] = calls(profile, threaded)
+                    row.statements[name] = statements
+                    if options.stats:
+                        options.stats.mkdir(parents=True, exist_ok=True)
+                        profile.dump_stats(options.stats / f"{name}-{slug(endpoint.name)}.pstats")
+                rows.append(row)
+    requests = options.requests
+    print(f"Python calls per request, {requests} requests per endpoint and app, client included")
     print()
-    header = f"{'endpoint':30}  {'library':>8}  {'baseline':>8}  {'lib/base':>8}  {'stmts lib/base':>14}"
+    header = (
+        f"{'endpoint':30}  {'library':>8}  {'surface':>8}  {'baseline':>8}  {'lib/base':>8}"
+        f"  {'lib/surf':>8}  {'surf/base':>9}  {'stmts lib/surf/base':>19}"
+    )
     print(header)
     print("-" * len(header))
-    for name, lib, base, lib_statements, base_statements, _lc, _bc in rows:
-        statements = f"{lib_statements:g} / {base_statements:g}"
-        print(f"{name:30}  {lib:8.0f}  {base:8.0f}  {lib / base:8.2f}  {statements:>14}")
+    for row in rows:
+        lib, surface, base = (row.total(name, requests) for name in APPS)
+        sent = " / ".join(f"{row.statements[name]:g}" for name in APPS)
+        print(
+            f"{row.endpoint:30}  {lib:8.0f}  {surface:8.0f}  {base:8.0f}  {lib / base:8.2f}"
+            f"  {lib / surface:8.2f}  {surface / base:9.2f}  {sent:>19}"
+        )
     if options.top:
-        for name, _lib, _base, _ls, _bs, lib_calls, base_calls in rows:
-            print(f"\n{name}: calls per request by package, library / baseline (top {options.top})")
-            ranked = sorted(lib_calls, key=lambda key: -lib_calls[key])[: options.top]
-            for key in ranked:
-                lib_share = lib_calls[key] / options.requests
-                base_share = base_calls.get(key, 0) / options.requests
-                print(f"  {lib_share:7.0f} / {base_share:7.0f}  {key}")
+        for row in rows:
+            print(
+                f"\n{row.endpoint}: calls per request by package, library / surface / baseline"
+                f" (top {options.top})"
+            )
+            library = row.calls["library"]
+            for key in sorted(library, key=lambda key: -library[key])[: options.top]:
+                shares = " / ".join(f"{row.calls[name].get(key, 0) / requests:7.0f}" for name in APPS)
+                print(f"  {shares}  {key}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
