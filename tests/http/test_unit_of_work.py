@@ -17,6 +17,7 @@ from fastapi_cashier import PaymentsRouter
 from fastapi_cashier.billing.events import EventApplier
 from fastapi_cashier.billing.service import PaymentsService
 from fastapi_cashier.db.models import Customer, Payment, WebhookEvent
+from fastapi_cashier.errors import ValidationError
 from fastapi_cashier.providers.base import ProviderEvent
 
 from .conftest import Harness
@@ -291,6 +292,13 @@ async def test_a_new_subject_costs_one_insert_and_no_savepoint(harness: Harness)
     assert len(inserts) == 1
     assert not any("SAVEPOINT" in statement.upper() for statement in seen.statements)
     assert seen.commits == 1
+    # The stored row is not read back: the one SELECT is the lookup that found nothing.
+    selects = [statement for statement in seen.statements if statement.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1
+    assert seen.statements.index(selects[0]) < seen.statements.index(inserts[0])
+    # What the first request answered is the row as stored, as a later request reads it.
+    again = await harness.client.get("/billing/me", headers=harness.auth("jade"))
+    assert again.json() == me.json()
 
 
 async def test_create_if_missing_stores_a_subject_once(harness: Harness) -> None:
@@ -303,6 +311,33 @@ async def test_create_if_missing_stores_a_subject_once(harness: Harness) -> None
     assert stored is not None
     assert stored.email == "kim@example.com"
     assert stored.metadata_ == {}
+
+
+async def test_store_if_missing_answers_the_row_as_stored(harness: Harness) -> None:
+    async with harness.payments.service() as svc:
+        made = await svc.customers.store_if_missing("lena", email="lena@example.com")
+    assert made is not None
+    async with harness.payments.service() as svc:
+        assert await svc.customers.store_if_missing("lena", email="other@example.com") is None
+    async with harness.payments.read_service() as svc:
+        stored = await svc.customers.find("lena")
+    assert stored is not None
+    columns = ("id", "external_id", "email", "name", "metadata_", "created_at", "updated_at")
+    assert [getattr(made, name) for name in columns] == [getattr(stored, name) for name in columns]
+    # Held by another session without a statement; a change to it flushes as an UPDATE.
+    async with harness.payments.service() as svc:
+        with traffic(harness.payments) as seen:
+            svc.session.add(made)
+        assert seen.statements == []
+        made.name = "Lena"
+        await svc.session.flush()
+    async with harness.payments.read_service() as svc:
+        renamed = await svc.customers.find("lena")
+    assert renamed is not None
+    assert renamed.name == "Lena"
+    with pytest.raises(ValidationError):
+        async with harness.payments.service() as svc:
+            await svc.customers.store_if_missing("")
 
 
 def _about_an_unknown_payment(body: bytes) -> bytes:

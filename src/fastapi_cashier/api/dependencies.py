@@ -115,8 +115,9 @@ def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[C
     A known customer is read in the request's unit of work (no commit). A new one is stored in
     a write transaction of its own (one ``INSERT`` that does nothing when a concurrent first
     request stored it first) and committed at once, so the other sessions of the request (a
-    route's writes, the idempotency store) see the row its foreign keys point to; it is then
-    read in the request's unit of work.
+    route's writes, the idempotency store) see the row its foreign keys point to; the request's
+    unit of work then starts a fresh transaction and holds the stored row without reading it
+    back (the row a concurrent first request stored is read).
     """
 
     async def current_customer(
@@ -133,10 +134,16 @@ def customer_dependency(payments: "PaymentsRouter") -> Callable[..., Awaitable[C
                     await svc.close()
                 return found
             async with payments.service() as writer:
-                await writer.customers.create_if_missing(principal.subject, email=principal.email)
+                stored = await writer.customers.store_if_missing(principal.subject, email=principal.email)
             # A fresh transaction from here on, which sees the committed row on every database.
             await svc.session.rollback()
-            created = await svc.customers.find(principal.subject)
+            if stored is not None:
+                # The row as committed, every column known: no read back.
+                svc.session.add(stored)
+                created: Customer | None = stored
+            else:
+                # A concurrent first request stored it.
+                created = await svc.customers.find(principal.subject)
             if created is None:  # pragma: no cover - the row was committed just above
                 raise AuthenticationError("the customer of this subject could not be stored")
             if request.method not in _READS:

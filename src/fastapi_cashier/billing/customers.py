@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
+from ..db.base_repository import loaded_detached, new_row_values
 from ..db.model_repositories import BillingProfileRepository, CustomerAccountRepository, CustomerRepository
 from ..db.models import BillingProfile, Customer, CustomerAccount
 from ..errors import ConflictError, ValidationError
@@ -111,40 +112,49 @@ class CustomerService(DomainService):
         One statement that cannot fail on the unique ``external_id``: ``INSERT ... ON CONFLICT
         DO NOTHING`` on SQLite and PostgreSQL, ``INSERT IGNORE`` on MariaDB/MySQL. Two first
         requests racing both succeed: the second waits for the first's row (or finds it) and
-        inserts nothing. Read the customer with :meth:`find` after the commit.
+        inserts nothing. Read the customer with :meth:`find` after the commit, or use
+        :meth:`store_if_missing`, which gives it.
+
+        Raises:
+            ValidationError: ``external_id`` is empty or longer than 255 characters.
+        """
+        return await self.store_if_missing(external_id, email=email) is not None
+
+    async def store_if_missing(self, external_id: str, *, email: str | None = None) -> Customer | None:
+        """:meth:`create_if_missing`, answering the customer this call stored (``None`` when one
+        existed), with every column as stored: the whole row, defaults included, is computed
+        here and inserted, so nothing needs reading back. Once this session is closed, the
+        customer can be added to another session (which sees the committed row) without a
+        statement.
 
         Raises:
             ValidationError: ``external_id`` is empty or longer than 255 characters.
         """
         if not external_id or len(external_id) > 255:
             raise ValidationError("external_id must be 1 to 255 characters", field="external_id")
+        customer = Customer(external_id=external_id, email=email)
         dialect = self.session.get_bind().dialect.name
-        values = {"external_id": external_id, "email": email}
         stmt: Any
         if dialect == "postgresql":
-            stmt = (
-                postgresql.insert(Customer)
-                .values(values)
-                .on_conflict_do_nothing(index_elements=["external_id"])
-            )
+            stmt = postgresql.insert(Customer).on_conflict_do_nothing(index_elements=["external_id"])
         elif dialect == "sqlite":
-            stmt = (
-                sqlite.insert(Customer).values(values).on_conflict_do_nothing(index_elements=["external_id"])
-            )
+            stmt = sqlite.insert(Customer).on_conflict_do_nothing(index_elements=["external_id"])
         elif dialect in ("mysql", "mariadb"):
             # The row's other values cannot fail (the caller checked the email's length), so
             # IGNORE only skips the duplicate external_id.
-            stmt = sa.insert(Customer).values(values).prefix_with("IGNORE")
+            stmt = sa.insert(Customer).prefix_with("IGNORE")
         else:
             if await self._customers.get_by_external_id(external_id) is not None:
-                return False
+                return None
             try:
-                await self._customers.add(Customer(external_id=external_id, email=email))
+                return await self._customers.add(customer)
             except ConflictError:
-                return False
-            return True
-        result = await self.session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
+                return None
+        values = new_row_values(customer)
+        result = await self.session.execute(stmt.values(values))
+        if not getattr(result, "rowcount", 0):
+            return None
+        return loaded_detached(customer, values)
 
     async def update(
         self, customer: Customer, *, email: str | None = None, name: str | None = None

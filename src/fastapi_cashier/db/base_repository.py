@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import json
 import re
 import uuid
@@ -16,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, make_transient_to_detached
 
 from ..errors import ConflictError, NotFoundError, ValidationError
 from .base import Base
@@ -65,6 +66,40 @@ def is_transient(exc: BaseException) -> bool:
         return True
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return state in ("40001", "40P01")
+
+
+@functools.cache
+def _column_attributes(model: type[Base]) -> tuple[tuple[Any, str], ...]:
+    """Every column of ``model`` with the attribute that holds it (``metadata_`` for ``metadata``)."""
+    return tuple((prop.columns[0], prop.key) for prop in sa.inspect(model).column_attrs)
+
+
+def new_row_values(obj: Base) -> dict[str, Any]:
+    """Every column of the new, unsaved ``obj`` by column key: the value set on it, else the
+    column's Python-side default evaluated now (as a flush would), else ``None``.
+
+    For a Core INSERT of the whole row, after which :func:`loaded_detached` makes ``obj`` the
+    stored row without reading it back (every default of the data model is Python-side).
+    """
+    state = obj.__dict__
+    values: dict[str, Any] = {}
+    for column, attribute in _column_attributes(type(obj)):
+        value = state.get(attribute)
+        default: Any = column.default
+        if value is None and default is not None:
+            value = default.arg(None) if default.is_callable else default.arg
+        values[column.key] = value
+    return values
+
+
+def loaded_detached(obj: ModelT, values: dict[str, Any]) -> ModelT:
+    """``obj`` holding ``values`` (from :func:`new_row_values`, as inserted), as a detached row
+    with every column loaded: ``session.add`` makes it persistent without a statement, and later
+    changes to it flush as an UPDATE."""
+    for column, attribute in _column_attributes(type(obj)):
+        setattr(obj, attribute, values[column.key])
+    make_transient_to_detached(obj)
+    return obj
 
 
 def translate_integrity_error(exc: DBAPIError, *, what: str) -> ConflictError:

@@ -13,12 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import make_transient_to_detached
 
 from ..errors import ConflictError, ValidationError
 from ..statuses import WebhookEventStatus
 from . import models as m
-from .base_repository import Repository
+from .base_repository import Repository, loaded_detached, new_row_values
 
 __all__ = [
     "BillingProfileRepository",
@@ -242,7 +241,7 @@ class PaymentRepository(Repository[m.Payment]):
         object is then attached to the session as a loaded, persistent row, so later changes to
         it are flushed as an UPDATE and reads of it in this session see it.
         """
-        values = _payment_values(payment)
+        values = new_row_values(payment)
         if not isinstance(values["amount"], int) or values["amount"] <= 0:
             raise ConflictError(
                 "payment would break a rule of the data model: its amount must be positive",
@@ -258,10 +257,7 @@ class PaymentRepository(Repository[m.Payment]):
             async with self.savepoint_with_conflicts():
                 # Asked for inside the block: the savepoint is begun with the connection.
                 await (await self.session.connection()).execute(_PAYMENT_INSERT, values)
-        for key, value in values.items():
-            setattr(payment, _PAYMENT_ATTRIBUTES[key], value)
-        make_transient_to_detached(payment)
-        self.session.add(payment)
+        self.session.add(loaded_detached(payment, values))
         return payment
 
     async def add_refunded(self, payment_id: uuid.UUID, amount: int) -> bool:
@@ -281,10 +277,6 @@ class PaymentRepository(Repository[m.Payment]):
 
 
 _PAYMENTS: sa.Table = m.Payment.__table__  # type: ignore[assignment]
-#: The attribute of every column of ``payments`` (``metadata_`` for ``metadata``).
-_PAYMENT_ATTRIBUTES: dict[str, str] = {
-    prop.columns[0].key: prop.key for prop in sa.inspect(m.Payment).column_attrs
-}
 #: Every column of ``payments`` bound under its own name.
 _PAYMENT_BINDS = {column.key: sa.bindparam(column.key, type_=column.type) for column in _PAYMENTS.columns}
 #: The INSERT of :meth:`PaymentRepository.add_new` on MariaDB/MySQL, built once.
@@ -296,18 +288,6 @@ def _payment_insert_once(dialect: str) -> sa.Executable:
     """:data:`_PAYMENT_INSERT` that inserts nothing when a unique key is taken (SQLite, PostgreSQL)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(_PAYMENTS).values(_PAYMENT_BINDS).on_conflict_do_nothing()
-
-
-def _payment_values(payment: m.Payment) -> dict[str, Any]:
-    """Every column of a new payment: its value, else its default (evaluated now), else NULL."""
-    state = payment.__dict__
-    values: dict[str, Any] = {}
-    for column in _PAYMENTS.columns:
-        value = state.get(_PAYMENT_ATTRIBUTES[column.key])
-        if value is None and column.default is not None:
-            value = column.default.arg(None) if column.default.is_callable else column.default.arg  # type: ignore[attr-defined]
-        values[column.key] = value
-    return values
 
 
 @functools.cache
