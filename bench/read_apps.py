@@ -29,9 +29,10 @@ declares instead of one) from the library's own per-request work: library / surf
 library's code costs beyond its surface, surface / baseline what the surface costs by itself.
 """
 
+import base64
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -50,6 +51,7 @@ DATABASE_ENV = "BENCH_DATABASE_URL"
 SECRET_ENV = "BENCH_JWT_SECRET"  # noqa: S105 - the name of a variable, not a secret
 PREFIX = "/billing"
 
+#: The fields of a payment in the library's listings (``PaymentOut``), in its order.
 PAYMENT_COLUMNS = (
     "id",
     "status",
@@ -60,6 +62,11 @@ PAYMENT_COLUMNS = (
     "provider_payment_id",
     "reference",
     "description",
+    "method",
+    "payment_method_summary",
+    "failure_code",
+    "failure_message",
+    "customer_id",
     "created_at",
 )
 
@@ -150,8 +157,13 @@ class HandWritten:
             sa.column("updated_at"),
             sa.column("metadata", sa.JSON()),
         )
+        # Typed as the library's columns are, so the answers are the same on every database (on
+        # SQLite, ids with dashes and timestamps as ISO 8601 with their UTC offset, not the
+        # stored text): read_path.py checks that before it measures.
+        typed = {"id": sa.Uuid(), "customer_id": sa.Uuid(), "created_at": sa.DateTime(timezone=True)}
         self.payments = sa.table(
-            "cashier_payments", *(sa.column(name) for name in (*PAYMENT_COLUMNS, "customer_id"))
+            "cashier_payments",
+            *(sa.column(name, typed.get(name)) for name in PAYMENT_COLUMNS),
         )
 
         def claims(request: Request) -> dict[str, Any]:
@@ -203,7 +215,10 @@ class HandWritten:
     def newest(self, limit: int, filters: Filters | None) -> sa.Select[Any]:
         payments = self.payments
         columns = [payments.c[name] for name in PAYMENT_COLUMNS]
-        select = sa.select(*columns).order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit)
+        # One row more than the page: whether there is a next page, as the library answers it.
+        select = (
+            sa.select(*columns).order_by(payments.c.created_at.desc(), payments.c.id.desc()).limit(limit + 1)
+        )
         if filters is not None and (conditions := filters.conditions(payments)):
             select = select.where(*conditions)
         return select
@@ -216,7 +231,7 @@ class HandWritten:
             customer = await self.customer_row(session, token["sub"])
             select = self.newest(limit, filters).where(self.payments.c.customer_id == customer.id)
             rows = (await session.execute(select)).all()
-        return {"items": [payment_json(row) for row in rows], "next_cursor": None}
+        return page_json(rows, limit)
 
     async def all_payments(
         self, token: dict[str, Any], limit: int, filters: Filters | None = None
@@ -226,15 +241,25 @@ class HandWritten:
             raise HTTPException(403, "admin role required")
         async with self.sessions() as session:
             rows = (await session.execute(self.newest(limit, filters))).all()
-        return {"items": [payment_json(row) for row in rows], "next_cursor": None}
+        return page_json(rows, limit)
+
+
+def page_json(rows: Sequence[sa.Row[Any]], limit: int) -> dict[str, Any]:
+    """A page of payments; ``next_cursor`` (the last row's time and id) when there are more rows."""
+    items = [payment_json(row) for row in rows[:limit]]
+    cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        cursor = base64.urlsafe_b64encode(f"{last['created_at']}|{last['id']}".encode()).decode()
+    return {"items": items, "next_cursor": cursor}
 
 
 def payment_json(row: sa.Row[Any]) -> dict[str, Any]:
     item = dict(row._mapping)
     item["id"] = str(item["id"])
+    item["customer_id"] = str(item["customer_id"])
     created = item["created_at"]
-    if isinstance(created, datetime):
-        item["created_at"] = (created if created.tzinfo else created.replace(tzinfo=UTC)).isoformat()
+    item["created_at"] = (created if created.tzinfo else created.replace(tzinfo=UTC)).isoformat()
     return item
 
 

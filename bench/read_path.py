@@ -13,7 +13,9 @@ real uvicorn servers on 127.0.0.1 (``read_apps.py``):
   per-request work, so it separates what the surface costs (FastAPI matching ~47 routes in order,
   validating 7 or 8 declared query parameters) from what the library's own code costs.
 
-and drives each with a bounded async httpx load loop:
+Before measuring an endpoint, it asks each app the same request and stops unless the answers
+are the same (ids and timestamps compared by value). It then drives each app with a bounded
+async httpx load loop:
 
 * ``GET /payments?limit=50`` for the known customer;
 * ``GET /me`` for a known subject, and for a new subject on every request (a customer insert);
@@ -315,6 +317,40 @@ async def statements_per_request(database_url: str, endpoint: Endpoint) -> dict[
 # ------------------------------------------------------------------------------ run
 
 
+def comparable(endpoint: Endpoint, body: Any) -> Any:
+    """An answer with the ids and timestamps of its payments parsed, so that two apps' answers
+    compare by value (``Z`` and ``+00:00`` are the same offset)."""
+    if "items" not in body:
+        return body
+    items = [
+        {
+            **item,
+            "id": uuid.UUID(item["id"]),
+            "customer_id": uuid.UUID(item["customer_id"]),
+            "created_at": datetime.fromisoformat(item["created_at"]),
+        }
+        for item in body["items"]
+    ]
+    # Whether there is a next page; each app writes its cursor its own way.
+    return {"items": items, "next_cursor": body["next_cursor"] is not None}
+
+
+async def check_same_answers(servers: dict[str, Server], endpoint: Endpoint) -> None:
+    """Refuse to measure apps that do not give the same answer to the same request."""
+    headers = {"Authorization": f"Bearer {token(endpoint.subject(0), admin=endpoint.admin)}"}
+    answers = {}
+    for name, server in servers.items():
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            response = await client.get(endpoint.path(name), headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"{name} {endpoint.name}: {response.status_code} {response.text[:200]}")
+        answers[name] = comparable(endpoint, response.json())
+    first, *others = answers
+    for name in others:
+        if answers[name] != answers[first]:
+            raise RuntimeError(f"{endpoint.name}: {name} answers differently from {first}")
+
+
 def rotated(names: Sequence[str], index: int) -> list[str]:
     """``names`` starting at position ``index`` (modulo its length): round ``index``'s order."""
     shift = index % len(names)
@@ -328,6 +364,7 @@ async def run_database(label: str, database_url: str, options: argparse.Namespac
     try:
         await asyncio.gather(*(server.ready() for server in servers.values()))
         for endpoint in ENDPOINTS:
+            await check_same_answers(servers, endpoint)
             counts = await statements_per_request(database_url, endpoint)
             rounds: dict[str, list[Round]] = {name: [] for name in APPS}
             warm = [token(endpoint.subject(i), admin=endpoint.admin) for i in range(options.concurrency * 2)]
