@@ -5,10 +5,11 @@
    duplicate delivery finds the stored row and applies nothing, unless the stored event is
    still pending or failed, when the redelivery applies it.
 3. A new event is stored and applied in one transaction with one commit: the INSERT (which
-   holds the new row), the target rows found and locked, the apply's writes (the ordering
-   guard, the status machines, ``status_changes``), then the event marked ``processed`` or
-   ``ignored`` (with the reason in ``ignored_reason``: an unknown type, a body the adapter could
-   not read, an event older than the state applied, ...). Until that commit, concurrent
+   holds the new row, written as ``processed`` since no one sees it before the commit), the
+   target rows found and locked, the apply's writes (the ordering guard, the status machines,
+   ``status_changes``), then, when the outcome is ``ignored``, that outcome (with the reason in
+   ``ignored_reason``: an unknown type, a body the adapter could not read, an event older than
+   the state applied, ...). Until that commit, concurrent
    deliveries of the same event wait on its unique key and then find it applied. Hooks run after
    the commit.
 4. A failure while locating or applying rolls that transaction back whole, so nothing of the
@@ -184,8 +185,11 @@ class WebhookInbox:
     ) -> DeliveryResult | StoredDelivery | None:
         """Store a new event and apply it in one transaction, with one commit and no savepoint.
 
-        The rows the event names are located (and locked) first; an event that names nothing
-        here is marked ``ignored`` without writing anything else.
+        The event is inserted as ``processed`` (attempt 1, at the time it was received): no other
+        transaction sees the row before the commit, and a rollback takes it away, so it only
+        needs an UPDATE when the outcome is ``ignored``. The rows the event names are located
+        (and locked) first; an event that names nothing here is marked ``ignored`` without
+        writing anything else.
 
         Returns:
             What happened to a new event; for a delivery stored before, the stored row (a
@@ -197,8 +201,15 @@ class WebhookInbox:
             DBAPIError: a transient failure (deadlock, serialization); the transaction is
                 rolled back whole and nothing is stored.
         """
+        applied = {
+            **values,
+            "status": WebhookEventStatus.PROCESSED,
+            "attempts": 1,
+            "processed_at": values["received_at"],
+            "next_attempt_at": None,
+        }
         async with self._session_factory()() as session:
-            stored = await WebhookEventRepository(session=session).insert_once(values)
+            stored = await WebhookEventRepository(session=session).insert_once(applied)
             if stored is None or not stored.inserted:
                 await session.rollback()
                 return stored or DeliveryResult(event.id, "duplicate")
@@ -226,17 +237,20 @@ class WebhookInbox:
     async def _mark_applied(
         svc: PaymentsService, event: ProviderEvent, stored_id: uuid.UUID, outcome: ApplyOutcome
     ) -> DeliveryResult:
-        """Record the outcome of a new event's first attempt and commit (hooks run after)."""
-        # A Core statement built once, on the session's connection (no ORM update path).
-        await (await svc.session.connection()).execute(
-            _MARK_APPLIED,
-            {
-                "stored_id": stored_id,
-                "outcome": WebhookEventStatus(outcome.status),
-                "reason": outcome.reason if outcome.status == "ignored" else None,
-                "applied_at": now(),
-            },
-        )
+        """Record the outcome of a new event's first attempt and commit (hooks run after).
+
+        The event was inserted as ``processed``: only another outcome is written."""
+        if outcome.status != WebhookEventStatus.PROCESSED:
+            # A Core statement built once, on the session's connection (no ORM update path).
+            await (await svc.session.connection()).execute(
+                _MARK_APPLIED,
+                {
+                    "stored_id": stored_id,
+                    "outcome": WebhookEventStatus(outcome.status),
+                    "reason": outcome.reason if outcome.status == "ignored" else None,
+                    "applied_at": now(),
+                },
+            )
         await svc.commit()
         return DeliveryResult(event.id, outcome.status, outcome.reason, id=stored_id)
 
