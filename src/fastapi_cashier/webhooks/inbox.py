@@ -43,7 +43,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -119,6 +119,9 @@ class WebhookInbox:
         self._providers = providers
         self._service_factory = service_factory
         self._settings = settings
+        # The providers found to receive webhooks, by name: the protocol check walks every
+        # member of ``WebhookReceiver``, and every delivery asks twice.
+        self._receivers: dict[str, PaymentProvider] = {}
 
     def provider(self, name: str) -> WebhookReceiver:
         """The enabled provider ``name`` that receives webhooks (``NotFoundError`` for unknown or
@@ -126,9 +129,11 @@ class WebhookInbox:
         provider = self._providers.get(name)
         if provider is None:
             raise NotFoundError(f"no enabled provider is called {name!r}", details={"provider": name})
-        if Capability.WEBHOOKS not in provider.capabilities or not isinstance(provider, WebhookReceiver):
-            raise NotFoundError(f"provider {name!r} receives no webhooks", details={"provider": name})
-        return provider
+        if self._receivers.get(name) is not provider:
+            if Capability.WEBHOOKS not in provider.capabilities or not isinstance(provider, WebhookReceiver):
+                raise NotFoundError(f"provider {name!r} receives no webhooks", details={"provider": name})
+            self._receivers[name] = provider
+        return cast(WebhookReceiver, provider)
 
     # ------------------------------------------------------------------ deliveries
 
@@ -240,7 +245,7 @@ class WebhookInbox:
         """Record the outcome of a new event's first attempt and commit (hooks run after).
 
         The event was inserted as ``processed``: only another outcome is written."""
-        if outcome.status != WebhookEventStatus.PROCESSED:
+        if outcome.status != "processed":
             # A Core statement built once, on the session's connection (no ORM update path).
             await (await svc.session.connection()).execute(
                 _MARK_APPLIED,
