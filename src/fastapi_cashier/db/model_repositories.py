@@ -91,8 +91,16 @@ class CustomerRepository(Repository[m.Customer]):
     noun = "customer"
 
     async def get_by_external_id(self, external_id: str) -> m.Customer | None:
-        """The customer for the host's user id."""
-        return await self.first(m.Customer.external_id == external_id)
+        """The customer for the host's user id (a statement built once: every signed-in request
+        asks)."""
+        params = {"external_id": external_id}
+        return (await self.session.execute(_CUSTOMER_BY_EXTERNAL_ID, params)).scalar_one_or_none()
+
+
+#: The statement of :meth:`CustomerRepository.get_by_external_id`.
+_CUSTOMER_BY_EXTERNAL_ID = (
+    sa.select(m.Customer).where(m.Customer.external_id == sa.bindparam("external_id")).limit(1)
+)
 
 
 class CustomerAccountRepository(Repository[m.CustomerAccount]):
